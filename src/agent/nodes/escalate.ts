@@ -1,0 +1,10 @@
+import type { NodeBody } from '../traced-node.js';
+
+export const ESCALATION_ANSWER =
+  'I could not confirm the status of this order, so I have passed your request to a support agent who will follow up.';
+
+/** Hands the case to a person: a fixed answer that reveals nothing about the order. */
+export const escalate = (): NodeBody => (state, span) => {
+  span.setAttribute('app.escalation.reason', state.escalation_reason ?? 'policy_review');
+  return { outcome: 'escalated', answer: ESCALATION_ANSWER, escalation_reason: state.escalation_reason ?? 'policy_review' };
+};

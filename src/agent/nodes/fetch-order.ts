@@ -1,0 +1,55 @@
+import { SpanStatusCode } from '@opentelemetry/api';
+import { InvalidToolArgumentsError } from '../../domain/orders.js';
+import { inSpan } from '../../telemetry/spans.js';
+import type { AgentDeps } from '../agent-deps.js';
+import type { NodeBody } from '../traced-node.js';
+
+/**
+ * The order-status tool. A denied read leaves the state `unknown`: the real
+ * state never reaches the model, the response or a span. The order reference
+ * and the user id never appear in tool attributes.
+ */
+export const fetchOrder =
+  ({ tracer, orders }: AgentDeps): NodeBody =>
+  (state) =>
+    inSpan(
+      tracer,
+      `execute_tool ${orders.name}`,
+      {
+        attributes: {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': orders.name,
+          'gen_ai.tool.type': 'function',
+          'app.tool.side_effect': 'read',
+          'app.tool.approval': 'not_required',
+        },
+      },
+      (span) => {
+        let lookup;
+        try {
+          lookup = orders.lookup({ orderReference: state.order_reference, userId: state.user_id });
+        } catch (error) {
+          if (!(error instanceof InvalidToolArgumentsError)) throw error;
+          span.setAttributes({ 'app.tool.arguments.valid': false, 'app.order.state': 'unknown', 'error.type': 'validation' });
+          span.setStatus({ code: SpanStatusCode.ERROR, message: 'validation' });
+          return { order_state: 'unknown', escalation_reason: 'invalid_tool_arguments' };
+        }
+        span.setAttribute('app.tool.arguments.valid', true);
+        if (lookup.status === 'denied') {
+          span.setAttributes({ 'app.tool.authorization': 'denied', 'app.order.state': 'unknown', 'error.type': 'authorization' });
+          span.setStatus({ code: SpanStatusCode.ERROR, message: 'authorization' });
+          return { order_state: 'unknown', escalation_reason: 'order_access_denied' };
+        }
+        span.setAttribute('app.tool.authorization', 'allowed');
+        if (lookup.status === 'missing') {
+          span.setAttributes({ 'app.tool.execution': 'success', 'app.order.state': 'missing' });
+          return { order_state: 'missing', escalation_reason: 'missing_order_state' };
+        }
+        span.setAttributes({
+          'app.tool.execution': 'success',
+          'app.order.state': lookup.order.state,
+          'app.order.delayed': lookup.order.delayed ?? false,
+        });
+        return { order_state: lookup.order.state };
+      },
+    );

@@ -1,0 +1,224 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+/** Raised when configuration is invalid; the message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const emptyToUndefined = (value: unknown): unknown =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const optionalString = z.preprocess(emptyToUndefined, z.string().trim().optional());
+const url = z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional());
+const positiveInt = (fallback: number) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().positive().default(fallback));
+const nonNegativeInt = (fallback: number) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).default(fallback));
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? (v.trim() === '' ? undefined : v.trim().toLowerCase()) : v),
+    z.enum(['true', 'false', '1', '0']).default(fallback ? 'true' : 'false').transform((v) => v === 'true' || v === '1'),
+  );
+const csv = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  z.array(z.string()),
+);
+
+/** `prod-a=50,prod-b=50` → [{label, weight}] */
+const experiment = z.preprocess(
+  (v) =>
+    typeof v === 'string' && v.trim() !== ''
+      ? v.split(',').map((pair) => {
+          const [label = '', weight = ''] = pair.split('=').map((s) => s.trim());
+          return { label, weight: weight === '' ? 1 : Number(weight) };
+        })
+      : [],
+  z.array(
+    z.object({
+      label: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'label must be lowercase letters, digits, - _ .').refine((l) => l !== 'latest', 'latest is not a deployable label'),
+      weight: z.number().positive('weights must be positive numbers'),
+    }),
+  ),
+);
+
+const envSchema = z.object({
+  OPENAI_API_KEY: optionalString,
+  OPENAI_MODEL: z.preprocess(emptyToUndefined, z.string().default('gpt-4o-mini')),
+  OPENAI_BASE_URL: url,
+  OPENAI_API: z.preprocess(emptyToUndefined, z.enum(['responses', 'chat_completions']).default('responses')),
+  OPENAI_TIMEOUT_MS: positiveInt(30_000),
+  OPENAI_MAX_RETRIES: nonNegativeInt(2),
+  OPENAI_REQUEST_TIMEOUT_MS: positiveInt(60_000),
+  OPENAI_FALLBACK_MODEL: optionalString,
+
+  LANGFUSE_PUBLIC_KEY: optionalString,
+  LANGFUSE_SECRET_KEY: optionalString,
+  LANGFUSE_BASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('http://localhost:3000')),
+  PROMPT_SOURCE: z.preprocess(emptyToUndefined, z.enum(['langfuse', 'local']).optional()),
+  PROMPT_LOCAL_FILE: z.preprocess(emptyToUndefined, z.string().default('prompts/order-status-answer.json')),
+  PROMPT_CACHE_TTL_SECONDS: positiveInt(60),
+  PROMPT_FETCH_TIMEOUT_MS: positiveInt(2_000),
+  PROMPT_MAX_STALE_SECONDS: positiveInt(3_600),
+  PROMPT_EXPERIMENT: experiment,
+  PROMPT_OVERRIDABLE_LABELS: csv,
+
+  OTEL_SDK_DISABLED: bool(false),
+  OTEL_SERVICE_NAME: z.preprocess(emptyToUndefined, z.string().default('order-support-agent')),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('http://localhost:4318')),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url,
+  OTEL_BSP_SCHEDULE_DELAY: nonNegativeInt(1_000),
+  OTEL_BSP_MAX_QUEUE_SIZE: positiveInt(2_048),
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt(512),
+  OTEL_BSP_EXPORT_TIMEOUT: positiveInt(10_000),
+
+  AGENT_VERSION: z.preprocess(emptyToUndefined, z.string().default('0.1.0')),
+  DEPLOYMENT_ENVIRONMENT: z.preprocess(emptyToUndefined, z.string().regex(/^[a-z0-9-]+$/).default('development')),
+  SERVICE_API_KEYS: csv.pipe(z.array(z.string().min(16, 'each key needs at least 16 characters'))),
+  CAPTURE_MODE: z.preprocess(emptyToUndefined, z.enum(['metadata_only', 'redacted']).default('metadata_only')),
+  HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
+  PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65_535).default(8080)),
+  LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  MAX_CONCURRENT_REQUESTS: positiveInt(4_096),
+  RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
+  SHUTDOWN_GRACE_MS: positiveInt(10_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Settings {
+  openai: {
+    apiKey: string | undefined;
+    model: string;
+    baseUrl: string | undefined;
+    api: 'responses' | 'chat_completions';
+    attemptTimeoutMs: number;
+    requestTimeoutMs: number;
+    maxRetries: number;
+    fallbackModel: string | undefined;
+    /** No key: the offline deterministic model answers. */
+    offline: boolean;
+  };
+  langfuse: { publicKey: string | undefined; secretKey: string | undefined; baseUrl: string };
+  prompts: {
+    source: 'langfuse' | 'local';
+    localFile: string;
+    cacheTtlSeconds: number;
+    fetchTimeoutMs: number;
+    maxStaleSeconds: number;
+    experiment: { label: string; weight: number }[];
+    overridableLabels: string[];
+  };
+  telemetry: {
+    disabled: boolean;
+    serviceName: string;
+    tracesEndpoint: string;
+    scheduleDelayMs: number;
+    maxQueueSize: number;
+    maxExportBatchSize: number;
+    exportTimeoutMs: number;
+  };
+  service: {
+    agentVersion: string;
+    environment: string;
+    apiKeys: string[];
+    captureMode: 'metadata_only' | 'redacted';
+    host: string;
+    port: number;
+    logLevel: Env['LOG_LEVEL'];
+    maxConcurrentRequests: number;
+    rateLimitPerMinute: number;
+    shutdownGraceMs: number;
+  };
+}
+
+/** Reads `.env` (if present) under the real environment: real variables win. */
+export function loadEnvironment(
+  env: NodeJS.ProcessEnv = process.env,
+  envFile = '.env',
+): Record<string, string | undefined> {
+  if (!existsSync(envFile)) return { ...env };
+  const fromFile = parseEnv(readFileSync(envFile, 'utf8'));
+  return { ...fromFile, ...env };
+}
+
+/** Validates the environment once. Throws ConfigError naming each bad variable. */
+export function parseSettings(env: Record<string, string | undefined>): Settings {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const production = e.DEPLOYMENT_ENVIRONMENT === 'production';
+  const problems: string[] = [];
+
+  const hasLangfuseKeys = Boolean(e.LANGFUSE_PUBLIC_KEY && e.LANGFUSE_SECRET_KEY);
+  if (Boolean(e.LANGFUSE_PUBLIC_KEY) !== Boolean(e.LANGFUSE_SECRET_KEY)) {
+    problems.push(`${e.LANGFUSE_PUBLIC_KEY ? 'LANGFUSE_SECRET_KEY' : 'LANGFUSE_PUBLIC_KEY'}: set both Langfuse keys or neither`);
+  }
+  const promptSource = e.PROMPT_SOURCE ?? (hasLangfuseKeys ? 'langfuse' : 'local');
+  if (promptSource === 'langfuse' && !hasLangfuseKeys) {
+    problems.push('PROMPT_SOURCE: langfuse needs LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY');
+  }
+  if (production) {
+    if (!e.OPENAI_API_KEY) problems.push('OPENAI_API_KEY: required when DEPLOYMENT_ENVIRONMENT=production (no offline model in production)');
+    if (promptSource !== 'langfuse') problems.push('PROMPT_SOURCE: must be langfuse when DEPLOYMENT_ENVIRONMENT=production (no local prompt file in production)');
+    if (e.SERVICE_API_KEYS.length === 0) problems.push('SERVICE_API_KEYS: required when DEPLOYMENT_ENVIRONMENT=production');
+  }
+  if (e.PROMPT_MAX_STALE_SECONDS < e.PROMPT_CACHE_TTL_SECONDS) {
+    problems.push('PROMPT_MAX_STALE_SECONDS: must be at least PROMPT_CACHE_TTL_SECONDS');
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+
+  return {
+    openai: {
+      apiKey: e.OPENAI_API_KEY,
+      model: e.OPENAI_API_KEY ? e.OPENAI_MODEL : 'offline',
+      baseUrl: e.OPENAI_BASE_URL,
+      api: e.OPENAI_API,
+      attemptTimeoutMs: e.OPENAI_TIMEOUT_MS,
+      requestTimeoutMs: e.OPENAI_REQUEST_TIMEOUT_MS,
+      maxRetries: e.OPENAI_MAX_RETRIES,
+      fallbackModel: e.OPENAI_FALLBACK_MODEL,
+      offline: !e.OPENAI_API_KEY,
+    },
+    langfuse: { publicKey: e.LANGFUSE_PUBLIC_KEY, secretKey: e.LANGFUSE_SECRET_KEY, baseUrl: e.LANGFUSE_BASE_URL },
+    prompts: {
+      source: promptSource,
+      localFile: e.PROMPT_LOCAL_FILE,
+      cacheTtlSeconds: e.PROMPT_CACHE_TTL_SECONDS,
+      fetchTimeoutMs: e.PROMPT_FETCH_TIMEOUT_MS,
+      maxStaleSeconds: e.PROMPT_MAX_STALE_SECONDS,
+      experiment: e.PROMPT_EXPERIMENT,
+      overridableLabels: e.PROMPT_OVERRIDABLE_LABELS,
+    },
+    telemetry: {
+      disabled: e.OTEL_SDK_DISABLED,
+      serviceName: e.OTEL_SERVICE_NAME,
+      tracesEndpoint: e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`,
+      scheduleDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+      maxQueueSize: e.OTEL_BSP_MAX_QUEUE_SIZE,
+      maxExportBatchSize: Math.min(e.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, e.OTEL_BSP_MAX_QUEUE_SIZE),
+      exportTimeoutMs: e.OTEL_BSP_EXPORT_TIMEOUT,
+    },
+    service: {
+      agentVersion: e.AGENT_VERSION,
+      environment: e.DEPLOYMENT_ENVIRONMENT,
+      apiKeys: e.SERVICE_API_KEYS,
+      captureMode: e.CAPTURE_MODE,
+      host: e.HOST,
+      port: e.PORT,
+      logLevel: e.LOG_LEVEL,
+      maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
+      rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    },
+  };
+}
+
+/** `.env` + environment → Settings, for process entry points. */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  return parseSettings(loadEnvironment(env));
+}

@@ -1,0 +1,65 @@
+import type { FastifyOtelInstrumentation } from '@fastify/otel';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { OrderStatusAgent } from '../agent/order-status-agent.js';
+import type { Settings } from '../config/settings.js';
+import type { PromptResolver } from '../prompts/prompt-resolver.js';
+import { bearerAuth } from './auth.js';
+import { registerErrorHandler } from './error-handler.js';
+import { healthRoutes } from './routes/health.js';
+import { orderStatusRoutes } from './routes/order-status.js';
+
+export interface AppDeps {
+  agent: OrderStatusAgent;
+  prompts: PromptResolver;
+  settings: Settings;
+  logger: Logger;
+  /** HTTP tracing; absent when tracing is disabled. */
+  httpInstrumentation?: FastifyOtelInstrumentation;
+}
+
+/** The HTTP app, ready for `inject()` in tests or `listen()` in server.ts. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { settings } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: 16 * 1024,
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    requestIdHeader: false,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandler(app);
+  if (deps.httpInstrumentation) await app.register(deps.httpInstrumentation.plugin());
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Order-status agent', version: settings.service.agentVersion },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(settings.service.apiKeys.length > 0 ? { security: [{ bearer: [] }] } : {}),
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes, {
+    prompts: deps.prompts,
+    requiredLabels: settings.prompts.experiment.map((arm) => arm.label),
+  });
+  await app.register(async (api) => {
+    if (settings.service.apiKeys.length > 0) api.addHook('onRequest', bearerAuth(settings.service.apiKeys));
+    await api.register(orderStatusRoutes, {
+      agent: deps.agent,
+      experiment: settings.prompts.experiment,
+      overridableLabels: settings.prompts.overridableLabels,
+      agentVersion: settings.service.agentVersion,
+      environment: settings.service.environment,
+    });
+  });
+  return app;
+}

@@ -1,0 +1,26 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errorBody } from './error-handler.js';
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * Bearer API keys compared in constant time (digests have equal length, so
+ * neither the key nor its length leaks through timing).
+ */
+export function bearerAuth(apiKeys: readonly string[]) {
+  const expected = apiKeys.map(digest);
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const presented = digest(match?.[1] ?? '');
+    let ok = false;
+    for (const key of expected) ok = timingSafeEqual(presented, key) || ok;
+    if (!match || !ok) {
+      await reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send(errorBody('unauthorized', match ? 'invalid API key' : 'missing bearer API key'));
+    }
+  };
+}

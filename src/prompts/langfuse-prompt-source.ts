@@ -1,0 +1,70 @@
+import { LangfuseClient } from '@langfuse/client';
+import { PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
+import { toPromptTemplate, type ChatMessage, type PromptTemplate } from './prompt-template.js';
+
+export interface LangfusePromptSourceOptions {
+  publicKey: string;
+  secretKey: string;
+  baseUrl: string;
+  fetchTimeoutMs: number;
+}
+
+/**
+ * Reads prompts through @langfuse/client with the SDK cache OFF: the SDK would
+ * serve a stale entry forever after failed refreshes, so PromptResolver owns
+ * caching, staleness bounds and the `langfuse`/`cache` distinction.
+ */
+export class LangfusePromptSource implements PromptSource {
+  readonly kind = 'langfuse';
+  private readonly client: LangfuseClient;
+
+  constructor(private readonly options: LangfusePromptSourceOptions) {
+    this.client = new LangfuseClient({
+      publicKey: options.publicKey,
+      secretKey: options.secretKey,
+      baseUrl: options.baseUrl,
+      timeout: Math.ceil(options.fetchTimeoutMs / 1000),
+    });
+  }
+
+  async fetch(name: string, label: string): Promise<PromptTemplate> {
+    try {
+      const prompt = await this.client.prompt.get(name, {
+        label,
+        type: 'chat',
+        cacheTtlSeconds: 0,
+        maxRetries: 0,
+        fetchTimeoutMs: this.options.fetchTimeoutMs,
+      });
+      if (prompt.isFallback) throw new Error('Langfuse returned a fallback prompt, which has no real version');
+      if (!prompt.labels.includes(label)) {
+        throw new PromptNotFoundError(`Prompt '${name}' version ${prompt.version} does not carry label '${label}'`);
+      }
+      const messages: ChatMessage[] = [];
+      for (const item of prompt.prompt) {
+        if (!('role' in item) || typeof item.content !== 'string') {
+          throw new Error(`Prompt '${name}' version ${prompt.version} contains a placeholder, which the contract does not allow`);
+        }
+        messages.push({ role: item.role, content: item.content });
+      }
+      return toPromptTemplate(
+        { name, version: prompt.version, labels: prompt.labels, prompt: messages, config: prompt.config, commitMessage: prompt.commitMessage },
+        label,
+      );
+    } catch (error) {
+      throw normaliseFetchError(error);
+    }
+  }
+}
+
+/** The SDK reports timeouts as generic errors; callers and spans want a stable class. */
+export function normaliseFetchError(error: unknown): Error {
+  if (error instanceof PromptNotFoundError || error instanceof PromptFetchTimeoutError) return error;
+  const e = error instanceof Error ? error : new Error(String(error));
+  const status = (e as { statusCode?: unknown }).statusCode;
+  if (status === 404 || e.name === 'NotFoundError') return new PromptNotFoundError(e.message);
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || /timed? ?out|timeout/i.test(e.message)) {
+    return new PromptFetchTimeoutError(e.message);
+  }
+  return e;
+}

@@ -1,0 +1,19 @@
+import type { PromptTemplate } from './prompt-template.js';
+
+/** Where prompt templates come from. Swapped at the edges (Langfuse, local file, test doubles). */
+export interface PromptSource {
+  /** `langfuse` or `local`: reported as the run's `prompt_source` while the template is fresh. */
+  readonly kind: 'langfuse' | 'local';
+  /** Fetches the version holding `label`. Never falls back to `latest` or another label. */
+  fetch(name: string, label: string): Promise<PromptTemplate>;
+}
+
+/** The label does not exist (Langfuse 404): fail closed, do not retry as if it were an outage. */
+export class PromptNotFoundError extends Error {
+  override name = 'PromptNotFoundError';
+}
+
+/** Normalised fetch timeout, whatever the client library reports. */
+export class PromptFetchTimeoutError extends Error {
+  override name = 'TimeoutError';
+}

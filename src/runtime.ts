@@ -1,0 +1,104 @@
+import type { Tracer } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import type { AgentDeps } from './agent/agent-deps.js';
+import { DEFAULT_BUDGET } from './agent/budget.js';
+import { OrderStatusAgent } from './agent/order-status-agent.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Settings } from './config/settings.js';
+import { MemoryStore } from './domain/memory.js';
+import { OrderStatusTool } from './domain/orders.js';
+import { PolicyRetriever } from './domain/policies.js';
+import type { AnswerModel } from './model/answer-model.js';
+import { OfflineAnswerModel } from './model/offline-model.js';
+import { OpenAiAnswerModel } from './model/openai-model.js';
+import { LangfusePromptSource } from './prompts/langfuse-prompt-source.js';
+import { LocalPromptSource } from './prompts/local-prompt-source.js';
+import type { PromptSource } from './prompts/prompt-source.js';
+import { PromptResolver } from './prompts/prompt-resolver.js';
+import { PROMPT_NAME } from './prompts/prompt-template.js';
+import { CapturePolicy } from './telemetry/capture-policy.js';
+
+/** The edges tests and scenarios swap without monkey-patching. */
+export interface RuntimeOverrides {
+  promptSource?: PromptSource;
+  model?: AnswerModel;
+  clock?: Clock;
+  deps?: Partial<AgentDeps>;
+}
+
+export interface Runtime {
+  agent: OrderStatusAgent;
+  prompts: PromptResolver;
+  model: AnswerModel;
+}
+
+export function createPromptSource(settings: Settings): PromptSource {
+  const { langfuse, prompts } = settings;
+  if (prompts.source === 'local') return LocalPromptSource.fromPath(prompts.localFile);
+  return new LangfusePromptSource({
+    publicKey: langfuse.publicKey as string,
+    secretKey: langfuse.secretKey as string,
+    baseUrl: langfuse.baseUrl,
+    fetchTimeoutMs: prompts.fetchTimeoutMs,
+  });
+}
+
+export function createModel(settings: Settings): AnswerModel {
+  const { openai } = settings;
+  if (openai.offline || !openai.apiKey) return new OfflineAnswerModel();
+  return new OpenAiAnswerModel({ apiKey: openai.apiKey, baseUrl: openai.baseUrl, api: openai.api, attemptTimeoutMs: openai.attemptTimeoutMs });
+}
+
+/** Composition root: settings → prompt resolver, model, domain stand-ins → the agent (graph compiled once). */
+export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer, overrides: RuntimeOverrides = {}): Runtime {
+  const prompts = new PromptResolver({
+    promptName: PROMPT_NAME,
+    source: overrides.promptSource ?? createPromptSource(settings),
+    clock: overrides.clock ?? systemClock,
+    logger: logger.child({ component: 'prompts' }),
+    ttlSeconds: settings.prompts.cacheTtlSeconds,
+    maxStaleSeconds: settings.prompts.maxStaleSeconds,
+    fetchTimeoutMs: settings.prompts.fetchTimeoutMs,
+  });
+  const model = overrides.model ?? createModel(settings);
+  const deps: AgentDeps = {
+    tracer,
+    logger,
+    prompts,
+    modelCall: {
+      tracer,
+      model,
+      fallbackModel: settings.openai.fallbackModel,
+      retry: {
+        maxRetries: settings.openai.maxRetries,
+        attemptTimeoutMs: settings.openai.attemptTimeoutMs,
+        requestTimeoutMs: settings.openai.requestTimeoutMs,
+        baseDelayMs: 250,
+        maxDelayMs: 2_000,
+      },
+    },
+    defaultModel: model.offline ? 'offline' : settings.openai.model,
+    orders: new OrderStatusTool(),
+    policies: new PolicyRetriever(),
+    memory: new MemoryStore(),
+    capture: new CapturePolicy(settings.service.captureMode),
+    budget: DEFAULT_BUDGET,
+    agentVersion: settings.service.agentVersion,
+    ...overrides.deps,
+  };
+  return { agent: new OrderStatusAgent(deps), prompts, model };
+}
+
+/** Says loudly which embedded defaults are in use. */
+export function announceDefaults(settings: Settings, logger: Logger): void {
+  if (settings.openai.offline) {
+    logger.warn('OPENAI_API_KEY is not set: answers come from the OFFLINE deterministic model (model name "offline"), not OpenAI');
+  } else {
+    logger.info({ model: settings.openai.model, api: settings.openai.api, baseUrl: settings.openai.baseUrl ?? 'https://api.openai.com/v1' }, 'model provider: OpenAI');
+  }
+  if (settings.prompts.source === 'local') {
+    logger.warn({ file: settings.prompts.localFile }, 'Langfuse keys are not set: prompts come from the LOCAL prompt file (prompt source "local"), not Langfuse');
+  } else {
+    logger.info({ baseUrl: settings.langfuse.baseUrl }, 'prompt source: Langfuse prompt management');
+  }
+}

@@ -1,0 +1,76 @@
+import { trace, type Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.js';
+import { TraceContextSpanProcessor } from './trace-context.js';
+
+export const TRACER_NAME = 'order-status-agent';
+
+export interface Telemetry {
+  readonly enabled: boolean;
+  readonly tracer: Tracer;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export function serviceResource(settings: Settings) {
+  return resourceFromAttributes({
+    'service.name': settings.telemetry.serviceName,
+    'service.version': settings.service.agentVersion,
+    'deployment.environment.name': settings.service.environment,
+  });
+}
+
+/** Trace-context stamping first, then the exporting processor. Shared by the SDK and tests. */
+export function spanProcessors(exporting: SpanProcessor): SpanProcessor[] {
+  return [new TraceContextSpanProcessor(), exporting];
+}
+
+/**
+ * Bounded batching: a dead Collector costs at most `maxQueueSize` spans of
+ * memory (the rest are dropped) and never blocks a request.
+ */
+export function batchProcessor(exporter: SpanExporter, settings: Settings): BatchSpanProcessor {
+  const t = settings.telemetry;
+  return new BatchSpanProcessor(exporter, {
+    maxQueueSize: t.maxQueueSize,
+    maxExportBatchSize: t.maxExportBatchSize,
+    scheduledDelayMillis: t.scheduleDelayMs,
+    exportTimeoutMillis: t.exportTimeoutMs,
+  });
+}
+
+/**
+ * Starts the one global TracerProvider (OTLP/HTTP to the Collector). Nothing
+ * else may register one: the Langfuse client is used for prompts only.
+ */
+export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
+  if (settings.telemetry.disabled) {
+    logger.warn('OTEL_SDK_DISABLED=true: no spans are recorded or exported');
+    return { enabled: false, tracer: trace.getTracer(TRACER_NAME), forceFlush: async () => {}, shutdown: async () => {} };
+  }
+  const exporter = new OTLPTraceExporter({
+    url: settings.telemetry.tracesEndpoint,
+    timeoutMillis: settings.telemetry.exportTimeoutMs,
+  });
+  const exporting = batchProcessor(exporter, settings);
+  const sdk = new NodeSDK({
+    resource: serviceResource(settings),
+    autoDetectResources: false,
+    spanProcessors: spanProcessors(exporting),
+    // Traces only: the Collector pipeline has no metrics or logs.
+    metricReaders: [],
+    logRecordProcessors: [],
+  });
+  sdk.start();
+  logger.info({ endpoint: settings.telemetry.tracesEndpoint }, 'exporting traces over OTLP/HTTP');
+  return {
+    enabled: true,
+    tracer: trace.getTracer(TRACER_NAME, settings.service.agentVersion),
+    forceFlush: () => exporting.forceFlush(),
+    shutdown: () => sdk.shutdown(),
+  };
+}

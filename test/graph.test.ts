@@ -1,0 +1,157 @@
+import { SpanStatusCode } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ExecutionBudget } from '../src/agent/budget.js';
+import { OfflineAnswerModel } from '../src/model/offline-model.js';
+import { createRuntime } from '../src/runtime.js';
+import type { ModelRequest, ModelResult } from '../src/model/answer-model.js';
+import { silentLogger, testSettings } from './support/build.js';
+import { parentId, spanNamed, testTracing } from './support/telemetry.js';
+
+const tracing = testTracing();
+beforeEach(() => tracing.reset());
+
+/** A fresh runtime (fresh compiled graph) per test, as the LangGraph testing guide advises. */
+function freshRuntime(model = new OfflineAnswerModel()) {
+  return createRuntime(testSettings(), silentLogger, tracing.tracer, { model });
+}
+
+const input = (overrides: Record<string, string> = {}) => ({
+  query: 'Where is my order?',
+  conversation_id: 'conv_test_001',
+  user_id: 'usr_test_001',
+  order_reference: 'ORDER-924',
+  region: 'eu',
+  ...overrides,
+});
+
+const EXPECTED_SHAPE = [
+  ['invoke_agent order-status', undefined],
+  ['workflow.node retrieve_policy', 'invoke_agent order-status'],
+  ['retrieval support-policy', 'workflow.node retrieve_policy'],
+  ['workflow.node read_memory', 'invoke_agent order-status'],
+  ['memory.read customer-profile', 'workflow.node read_memory'],
+  ['workflow.node fetch_order', 'invoke_agent order-status'],
+  ['execute_tool fetch_order_status', 'workflow.node fetch_order'],
+  ['workflow.node classify_outcome', 'invoke_agent order-status'],
+  ['workflow.route outcome', 'invoke_agent order-status'],
+  ['workflow.node compose_answer', 'invoke_agent order-status'],
+  ['openai.responses.create', 'workflow.node compose_answer'],
+] as const;
+
+function assertShape(spans: ReadableSpan[], shape: readonly (readonly [string, string | undefined])[]) {
+  const root = spanNamed(spans, 'invoke_agent order-status');
+  expect(new Set(spans.map((s) => s.spanContext().traceId))).toEqual(new Set([root.spanContext().traceId]));
+  for (const [name, parent] of shape) {
+    const span = spanNamed(spans, name);
+    if (parent === undefined) expect(parentId(span)).toBeUndefined();
+    else expect(parentId(span), `${name} should be a child of ${parent}`).toBe(spanNamed(spans, parent).spanContext().spanId);
+  }
+}
+
+describe('order-status graph', () => {
+  it('answers a readable order with the SPEC trace shape in one trace', async () => {
+    const runtime = freshRuntime();
+    await runtime.prompts.warm(['production']);
+    const { state, traceId } = await runtime.agent.run(input());
+
+    expect(state.outcome).toBe('answer');
+    expect(state.answer).toContain('processing');
+    expect(state).toMatchObject({ prompt_name: 'order-status-answer', prompt_version: 1, prompt_label: 'production', prompt_source: 'local' });
+    const spans = tracing.spans();
+    expect(spans).toHaveLength(EXPECTED_SHAPE.length);
+    assertShape(spans, EXPECTED_SHAPE);
+    expect(traceId).toBe(spanNamed(spans, 'invoke_agent order-status').spanContext().traceId);
+    expect(spanNamed(spans, 'invoke_agent order-status').attributes['app.task.outcome']).toBe('answer');
+  });
+
+  it('counts iterations from 0 and lists updated field names, never values', async () => {
+    const runtime = freshRuntime();
+    await runtime.agent.run(input());
+    const spans = tracing.spans();
+    const order = ['retrieve_policy', 'read_memory', 'fetch_order', 'classify_outcome', 'compose_answer'];
+    order.forEach((node, i) => {
+      const span = spanNamed(spans, `workflow.node ${node}`);
+      expect(span.attributes['app.workflow.node.name']).toBe(node);
+      expect(span.attributes['app.workflow.iteration']).toBe(i);
+    });
+    expect(spanNamed(spans, 'workflow.node fetch_order').attributes['app.workflow.updated_fields']).toEqual(['iterations', 'order_state']);
+    expect(spanNamed(spans, 'workflow.route outcome').attributes['app.workflow.route']).toBe('answer');
+    expect(spanNamed(spans, 'invoke_agent order-status').attributes['app.workflow.iterations']).toBe(5);
+  });
+
+  it('records document ids and record types, not content, on retrieval and memory spans', async () => {
+    await freshRuntime().agent.run(input());
+    const spans = tracing.spans();
+    expect(spanNamed(spans, 'retrieval support-policy').attributes['app.retrieval.document_ids']).toEqual([
+      'policy-eu-shipping-v14',
+      'policy-eu-escalation-v3',
+    ]);
+    expect(spanNamed(spans, 'memory.read customer-profile').attributes['app.memory.record_types']).toEqual(['support_preference']);
+    const tool = spanNamed(spans, 'execute_tool fetch_order_status');
+    expect(tool.attributes).toMatchObject({
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'fetch_order_status',
+      'app.tool.authorization': 'allowed',
+      'app.order.state': 'processing',
+    });
+    const everything = JSON.stringify(spans.map((s) => s.attributes));
+    expect(everything).not.toContain('Where is my order?');
+    expect(everything).not.toContain('ORDER-924');
+  });
+
+  it('escalates a missing order without calling the model', async () => {
+    const calls: ModelRequest[] = [];
+    const model = new OfflineAnswerModel();
+    const spy = { ...model, api: model.api, serverAddress: model.serverAddress, offline: true, generate: (r: ModelRequest): Promise<ModelResult> => (calls.push(r), model.generate(r)) };
+    const { state } = await freshRuntime(spy).agent.run(input({ order_reference: 'ORDER-404' }));
+    expect(state.outcome).toBe('escalated');
+    expect(calls).toHaveLength(0);
+    const spans = tracing.spans();
+    expect(spans.map((s) => s.name)).toContain('workflow.node escalate');
+    expect(spans.map((s) => s.name)).not.toContain('workflow.node compose_answer');
+    expect(spanNamed(spans, 'workflow.route outcome').attributes['app.workflow.route']).toBe('escalate');
+    expect(spanNamed(spans, 'execute_tool fetch_order_status').attributes['app.order.state']).toBe('missing');
+    expect(spanNamed(spans, 'invoke_agent order-status').attributes['app.task.outcome']).toBe('escalated');
+  });
+
+  it("denies another user's order: escalated, and its state reaches no span, model or answer", async () => {
+    const calls: ModelRequest[] = [];
+    const model = new OfflineAnswerModel();
+    const spy = { api: model.api, serverAddress: model.serverAddress, offline: true, generate: (r: ModelRequest) => (calls.push(r), model.generate(r)) };
+    const { state } = await freshRuntime(spy).agent.run(input({ order_reference: 'ORDER-7001', user_id: 'usr_someone_else' }));
+    expect(state.outcome).toBe('escalated');
+    expect(state.order_state).toBe('unknown');
+    expect(calls).toHaveLength(0);
+    expect(JSON.stringify(state)).not.toContain('in_transit');
+    const spans = tracing.spans();
+    const tool = spanNamed(spans, 'execute_tool fetch_order_status');
+    expect(tool.attributes['app.tool.authorization']).toBe('denied');
+    expect(tool.status.code).toBe(SpanStatusCode.ERROR);
+    expect(JSON.stringify(spans.map((s) => [s.attributes, s.events]))).not.toContain('in_transit');
+  });
+
+  it('lets the owner read their order', async () => {
+    const { state } = await freshRuntime().agent.run(input({ order_reference: 'ORDER-7001', user_id: 'usr_owner_7001' }));
+    expect(state.outcome).toBe('answer');
+    expect(state.answer).toContain('in transit');
+  });
+
+  it('nodes run alone through the compiled graph', async () => {
+    const runtime = freshRuntime();
+    const node = runtime.agent.graph.nodes['fetch_order'];
+    const update = await node.invoke(
+      { ...input({ order_reference: 'ORDER-404' }), iterations: 3 },
+      { configurable: { run: { budget: new ExecutionBudget(), mustFetchPrompt: false } } },
+    );
+    expect(update).toMatchObject({ order_state: 'missing', iterations: 4 });
+  });
+
+  it('stops at the execution budget with a bounded outcome on the root span', async () => {
+    const runtime = createRuntime(testSettings(), silentLogger, tracing.tracer, { deps: { budget: { maxIterations: 2, maxModelCalls: 2 } } });
+    const { state } = await runtime.agent.run(input());
+    expect(state.outcome).toBe('budget_stopped');
+    const root = spanNamed(tracing.spans(), 'invoke_agent order-status');
+    expect(root.attributes).toMatchObject({ 'app.task.outcome': 'budget_stopped', 'app.budget.type': 'iterations', 'app.budget.limit': 2 });
+  });
+});
