@@ -4,15 +4,17 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ExecutionBudget } from '../src/agent/budget.js';
 import { OfflineAnswerModel } from '../src/model/offline-model.js';
 import { createRuntime } from '../src/runtime.js';
-import type { ModelRequest, ModelResult } from '../src/model/answer-model.js';
+import type { AnswerModel } from '../src/model/answer-model.js';
+import { AgentState } from '../src/agent/state.js';
 import { silentLogger, testSettings } from './support/build.js';
+import { recordingModel } from './support/models.js';
 import { parentId, spanNamed, testTracing } from './support/telemetry.js';
 
 const tracing = testTracing();
 beforeEach(() => tracing.reset());
 
 /** A fresh runtime (fresh compiled graph) per test, as the LangGraph testing guide advises. */
-function freshRuntime(model = new OfflineAnswerModel()) {
+function freshRuntime(model: AnswerModel = new OfflineAnswerModel()) {
   return createRuntime(testSettings(), silentLogger, tracing.tracer, { model });
 }
 
@@ -101,10 +103,8 @@ describe('order-status graph', () => {
   });
 
   it('escalates a missing order without calling the model', async () => {
-    const calls: ModelRequest[] = [];
-    const model = new OfflineAnswerModel();
-    const spy = { ...model, api: model.api, serverAddress: model.serverAddress, offline: true, generate: (r: ModelRequest): Promise<ModelResult> => (calls.push(r), model.generate(r)) };
-    const { state } = await freshRuntime(spy).agent.run(input({ order_reference: 'ORDER-404' }));
+    const { calls, model } = recordingModel();
+    const { state } = await freshRuntime(model).agent.run(input({ order_reference: 'ORDER-404' }));
     expect(state.outcome).toBe('escalated');
     expect(calls).toHaveLength(0);
     const spans = tracing.spans();
@@ -116,10 +116,8 @@ describe('order-status graph', () => {
   });
 
   it("denies another user's order: escalated, and its state reaches no span, model or answer", async () => {
-    const calls: ModelRequest[] = [];
-    const model = new OfflineAnswerModel();
-    const spy = { api: model.api, serverAddress: model.serverAddress, offline: true, generate: (r: ModelRequest) => (calls.push(r), model.generate(r)) };
-    const { state } = await freshRuntime(spy).agent.run(input({ order_reference: 'ORDER-7001', user_id: 'usr_someone_else' }));
+    const { calls, model } = recordingModel();
+    const { state } = await freshRuntime(model).agent.run(input({ order_reference: 'ORDER-7001', user_id: 'usr_someone_else' }));
     expect(state.outcome).toBe('escalated');
     expect(state.order_state).toBe('unknown');
     expect(calls).toHaveLength(0);
@@ -141,7 +139,7 @@ describe('order-status graph', () => {
     const runtime = freshRuntime();
     const node = runtime.agent.graph.nodes['fetch_order'];
     const update = await node.invoke(
-      { ...input({ order_reference: 'ORDER-404' }), iterations: 3 },
+      { ...input({ order_reference: 'ORDER-404' }), iterations: 3 } as typeof AgentState.State,
       { configurable: { run: { budget: new ExecutionBudget(), mustFetchPrompt: false } } },
     );
     expect(update).toMatchObject({ order_state: 'missing', iterations: 4 });

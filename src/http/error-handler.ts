@@ -24,9 +24,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
       const first = error.validation[0];
-      const field = first?.instancePath.replace(/^\//, '').replace(/\//g, '.') || undefined;
-      const unknownKeys = (first?.params as { issue?: { code?: string; keys?: string[] } } | undefined)?.issue;
-      const name = unknownKeys?.code === 'unrecognized_keys' ? unknownKeys.keys?.[0] : field;
+      const path = first?.instancePath.replace(/^\//, '').replace(/\//g, '.');
+      const unknownKey = first?.keyword === 'unrecognized_keys' ? (first.params as { keys?: string[] }).keys?.[0] : undefined;
+      const name = unknownKey ?? (path || undefined);
       const message = name ? `${name}: ${first?.message ?? 'invalid'}` : (first?.message ?? 'invalid request');
       return reply.code(400).send(errorBody('invalid_request', message, name ? { field: name } : {}));
     }

@@ -1,4 +1,5 @@
 import { LangfuseClient } from '@langfuse/client';
+import { configureGlobalLogger, LangfuseAPITimeoutError, LogLevel } from '@langfuse/core';
 import { PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
 import { toPromptTemplate, type ChatMessage, type PromptTemplate } from './prompt-template.js';
 
@@ -19,6 +20,9 @@ export class LangfusePromptSource implements PromptSource {
   private readonly client: LangfuseClient;
 
   constructor(private readonly options: LangfusePromptSourceOptions) {
+    // The SDK prints failed fetches (raw bodies) with console.error; PromptResolver
+    // logs each failure once through pino with a normalised error class instead.
+    configureGlobalLogger({ level: LogLevel.NONE });
     this.client = new LangfuseClient({
       publicKey: options.publicKey,
       secretKey: options.secretKey,
@@ -63,7 +67,7 @@ export function normaliseFetchError(error: unknown): Error {
   const e = error instanceof Error ? error : new Error(String(error));
   const status = (e as { statusCode?: unknown }).statusCode;
   if (status === 404 || e.name === 'NotFoundError') return new PromptNotFoundError(e.message);
-  if (e.name === 'TimeoutError' || e.name === 'AbortError' || /timed? ?out|timeout/i.test(e.message)) {
+  if (e instanceof LangfuseAPITimeoutError || e.name === 'TimeoutError' || e.name === 'AbortError' || /timed? ?out|timeout/i.test(e.message)) {
     return new PromptFetchTimeoutError(e.message);
   }
   return e;

@@ -1,0 +1,65 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadEnvironment, parseSettings } from '../src/config/settings.js';
+
+describe('settings', () => {
+  it('starts on embedded defaults with no keys: local prompts, offline model', () => {
+    const s = parseSettings({});
+    expect(s.prompts.source).toBe('local');
+    expect(s.openai).toMatchObject({ offline: true, model: 'offline' });
+    expect(s.telemetry.tracesEndpoint).toBe('http://localhost:4318/v1/traces');
+    expect(s.telemetry.serviceName).toBe('order-support-agent');
+    expect(s.langfuse.baseUrl).toBe('http://localhost:3000');
+    expect(s.prompts.cacheTtlSeconds).toBe(60);
+  });
+
+  it('uses Langfuse when both keys are set, and the traces endpoint variable over the base one', () => {
+    const s = parseSettings({
+      LANGFUSE_PUBLIC_KEY: 'pk',
+      LANGFUSE_SECRET_KEY: 'sk',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://other:4318/v1/traces',
+    });
+    expect(s.prompts.source).toBe('langfuse');
+    expect(s.telemetry.tracesEndpoint).toBe('http://other:4318/v1/traces');
+    expect(parseSettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).telemetry.tracesEndpoint).toBe('http://collector:4318/v1/traces');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PROMPT_CACHE_TTL_SECONDS: '-5' }, 'PROMPT_CACHE_TTL_SECONDS'],
+    [{ CAPTURE_MODE: 'everything' }, 'CAPTURE_MODE'],
+    [{ OPENAI_BASE_URL: 'not a url' }, 'OPENAI_BASE_URL'],
+    [{ LANGFUSE_PUBLIC_KEY: 'pk' }, 'LANGFUSE_SECRET_KEY'],
+    [{ PROMPT_SOURCE: 'langfuse' }, 'PROMPT_SOURCE'],
+    [{ PROMPT_EXPERIMENT: 'prod-a=50,latest=50' }, 'PROMPT_EXPERIMENT'],
+    [{ DEPLOYMENT_ENVIRONMENT: 'production' }, 'OPENAI_API_KEY'],
+    [{ DEPLOYMENT_ENVIRONMENT: 'production', OPENAI_API_KEY: 'k', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' }, 'SERVICE_API_KEYS'],
+    [{ SERVICE_API_KEYS: 'short' }, 'SERVICE_API_KEYS'],
+  ])('rejects %o naming %s', (env, variable) => {
+    expect(() => parseSettings(env)).toThrow(ConfigError);
+    expect(() => parseSettings(env)).toThrow(variable);
+  });
+
+  it('reads .env when present, and the real environment wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'settings-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, 'OPENAI_MODEL=from-file\nAGENT_VERSION=from-file\n');
+    const env = loadEnvironment({ AGENT_VERSION: 'from-env' }, file);
+    expect(env).toMatchObject({ OPENAI_MODEL: 'from-file', AGENT_VERSION: 'from-env' });
+  });
+
+  it('stops the server at start-up with a message naming the bad variable', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { PATH: process.env.PATH, PORT: 'not-a-port', OTEL_SDK_DISABLED: 'true' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(78);
+    expect(result.stderr).toContain('PORT');
+    expect(result.stdout).toBe('');
+  });
+});
