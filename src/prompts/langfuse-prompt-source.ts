@@ -1,6 +1,6 @@
 import { LangfuseClient } from '@langfuse/client';
 import { configureGlobalLogger, LangfuseAPITimeoutError, LogLevel } from '@langfuse/core';
-import { PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
+import { InvalidPromptResponseError, PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
 import { toPromptTemplate, type ChatMessage, type PromptTemplate } from './prompt-template.js';
 
 export interface LangfusePromptSourceOptions {
@@ -40,8 +40,11 @@ export class LangfusePromptSource implements PromptSource {
         maxRetries: 0,
         fetchTimeoutMs: this.options.fetchTimeoutMs,
       });
-      if (prompt.isFallback) throw new Error('Langfuse returned a fallback prompt, which has no real version');
-      if (!prompt.labels.includes(label)) {
+      // An unparsable 200 body comes back from the SDK as a text prompt with no version.
+      if (prompt.isFallback || prompt.type !== 'chat' || !Array.isArray(prompt.prompt) || !Number.isInteger(prompt.version)) {
+        throw new InvalidPromptResponseError(`Langfuse returned no usable chat prompt for '${name}' label '${label}'`);
+      }
+      if (!prompt.labels?.includes(label)) {
         throw new PromptNotFoundError(`Prompt '${name}' version ${prompt.version} does not carry label '${label}'`);
       }
       const messages: ChatMessage[] = [];
@@ -63,7 +66,7 @@ export class LangfusePromptSource implements PromptSource {
 
 /** The SDK reports timeouts as generic errors; callers and spans want a stable class. */
 export function normaliseFetchError(error: unknown): Error {
-  if (error instanceof PromptNotFoundError || error instanceof PromptFetchTimeoutError) return error;
+  if (error instanceof PromptNotFoundError || error instanceof PromptFetchTimeoutError || error instanceof InvalidPromptResponseError) return error;
   const e = error instanceof Error ? error : new Error(String(error));
   const status = (e as { statusCode?: unknown }).statusCode;
   if (status === 404 || e.name === 'NotFoundError') return new PromptNotFoundError(e.message);

@@ -17,3 +17,8 @@ export class PromptNotFoundError extends Error {
 export class PromptFetchTimeoutError extends Error {
   override name = 'TimeoutError';
 }
+
+/** Langfuse answered, but not with a usable chat prompt (bad JSON, wrong type). Treated as an outage. */
+export class InvalidPromptResponseError extends Error {
+  override name = 'InvalidPromptResponseError';
+}

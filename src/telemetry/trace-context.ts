@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { context, createContextKey, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
@@ -9,6 +10,11 @@ export interface TraceContext {
   version: string;
   tags: readonly string[];
   metadata: Readonly<Record<string, string>>;
+}
+
+/** A fresh Langfuse session id for a conversation that did not bring one. */
+export function newConversationId(): string {
+  return `conv_${randomBytes(16).toString('hex')}`;
 }
 
 const TRACE_CONTEXT_ATTRIBUTES = createContextKey('order-status.trace-context-attributes');

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { context } from '@opentelemetry/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { OrderStatusAgent } from '../../agent/order-status-agent.js';
 import { assignPromptLabel, type ExperimentArm } from '../../prompts/label-assignment.js';
-import { stampTraceContext, type TraceContext } from '../../telemetry/trace-context.js';
+import { newConversationId, stampTraceContext, type TraceContext } from '../../telemetry/trace-context.js';
 import { errorBody } from '../error-handler.js';
 import { errorBody as errorBodySchema, orderStatusRequest, orderStatusResponse } from '../schemas.js';
 
@@ -34,7 +33,7 @@ export const orderStatusRoutes: FastifyPluginAsyncZod<OrderStatusRouteOptions> =
       if (body.prompt_label !== undefined && !overridableLabels.includes(body.prompt_label)) {
         return reply.code(400).send(errorBody('invalid_request', 'prompt_label: this label cannot be chosen by clients', { field: 'prompt_label' }));
       }
-      const conversationId = body.conversation_id ?? `conv_${randomBytes(16).toString('hex')}`;
+      const conversationId = body.conversation_id ?? newConversationId();
       const promptLabel = body.prompt_label ?? assignPromptLabel(body.user_id, experiment);
       const traceContext: TraceContext = {
         sessionId: conversationId,

@@ -1,0 +1,59 @@
+import { ConfigError, loadSettings } from '../src/config/settings.js';
+import { createLogger } from '../src/logger.js';
+import { announceDefaults, createRuntime } from '../src/runtime.js';
+import { startTelemetry } from '../src/telemetry/tracing.js';
+import { SCENARIOS, type Scenario } from './prompt-scenarios.js';
+
+/**
+ * `npm run scenario -- <name|all>`: stdout carries only the scenario's result
+ * lines; logs go to stderr; spans are flushed before exit; non-zero on failure.
+ */
+async function main(argv: string[]): Promise<number> {
+  const name = argv[0];
+  const selected: [string, Scenario][] =
+    name === 'all' ? Object.entries(SCENARIOS) : name && SCENARIOS[name] ? [[name, SCENARIOS[name]]] : [];
+  if (selected.length === 0) {
+    process.stderr.write(`usage: npm run scenario -- <${[...Object.keys(SCENARIOS), 'all'].join(' | ')}>\n`);
+    return 2;
+  }
+
+  let settings;
+  try {
+    settings = loadSettings();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 78;
+    }
+    throw error;
+  }
+  const logger = createLogger(settings.service.logLevel === 'info' ? 'warn' : settings.service.logLevel, process.stderr);
+  const telemetry = startTelemetry(settings, logger);
+  announceDefaults(settings, logger);
+  const runtime = createRuntime(settings, logger, telemetry.tracer);
+  const ctx = {
+    agent: runtime.agent,
+    prompts: runtime.prompts,
+    agentVersion: settings.service.agentVersion,
+    environment: settings.service.environment,
+    print: (line: string) => process.stdout.write(`${line}\n`),
+  };
+
+  let code = 0;
+  for (const [scenarioName, scenario] of selected) {
+    try {
+      await scenario(ctx);
+    } catch (error) {
+      logger.error({ scenario: scenarioName, err: error }, 'scenario failed');
+      code = 1;
+    }
+  }
+  // Spans wait in the batch processor: flush them before the process ends.
+  await telemetry.shutdown().catch((error: unknown) => {
+    logger.error({ err: error }, 'span export failed at shutdown');
+    code = code || 1;
+  });
+  return code;
+}
+
+process.exitCode = await main(process.argv.slice(2));

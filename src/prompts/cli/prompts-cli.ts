@@ -1,0 +1,178 @@
+/**
+ * `npm run prompts -- <command>`: lifecycle of the Langfuse prompt `order-status-answer`.
+ * Exit codes: 0 done, 1 failed (config, Langfuse, refused), 2 usage.
+ * stdout carries only the command's result lines; diagnostics go to stderr.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { LangfuseClient } from '@langfuse/client';
+import { ConfigError, loadEnvironment, parseSettings, type Settings } from '../../config/settings.js';
+import { createLogger } from '../../logger.js';
+import { promptVersions, readPromptFile } from '../local-prompt-source.js';
+import { PROMPT_NAME } from '../prompt-template.js';
+import { PromptAdmin, PromptAdminError, type ShowSelector } from './prompt-admin.js';
+
+export const USAGE = `usage: npm run prompts -- <command> [options]
+
+commands:
+  seed                            create the versions of prompts/order-status-answer.json missing in
+                                  Langfuse and put its labels in place (idempotent; refuses on divergence)
+  list                            one line per version: v<N>  <labels>  <commit message>
+  show [--label L | --version N]  one version's labels, config and messages (default: --label production)
+  promote --version N --label L   move label L to version N
+  rollback --label L              move label L to the highest version below the one holding it
+
+environment (.env is read, real environment wins):
+  LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, LANGFUSE_BASE_URL (default http://localhost:3000),
+  PROMPT_LOCAL_FILE (seed source, default prompts/order-status-answer.json), LOG_LEVEL
+`;
+
+/** The only variables this tool reads: unrelated service settings must not block prompt administration. */
+const CLI_VARIABLES = ['LANGFUSE_PUBLIC_KEY', 'LANGFUSE_SECRET_KEY', 'LANGFUSE_BASE_URL', 'PROMPT_LOCAL_FILE', 'LOG_LEVEL'] as const;
+
+export type Command =
+  | { name: 'seed' }
+  | { name: 'list' }
+  | { name: 'show'; selector: ShowSelector }
+  | { name: 'promote'; version: number; label: string }
+  | { name: 'rollback'; label: string };
+
+class UsageError extends Error {}
+
+export function parseCommand(argv: readonly string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: { label: { type: 'string' }, version: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) throw new UsageError('');
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing command' : `unexpected arguments: ${positionals.slice(1).join(' ')}`);
+  const name = positionals[0];
+  const only = (...allowed: ('label' | 'version')[]): void => {
+    for (const option of ['label', 'version'] as const) {
+      if (values[option] !== undefined && !allowed.includes(option)) throw new UsageError(`${name} does not take --${option}`);
+    }
+  };
+  const version = (): number => {
+    const raw = values.version ?? '';
+    if (!/^[1-9]\d{0,8}$/.test(raw)) throw new UsageError(`--version must be a positive integer, got '${raw}'`);
+    return Number(raw);
+  };
+  const label = (): string => {
+    if (!values.label) throw new UsageError(`${name} needs --label`);
+    return values.label;
+  };
+  switch (name) {
+    case 'seed':
+    case 'list':
+      only();
+      return { name };
+    case 'show':
+      if (values.label !== undefined && values.version !== undefined) throw new UsageError('show takes --label or --version, not both');
+      return { name, selector: values.version !== undefined ? { version: version() } : { label: values.label === undefined ? 'production' : label() } };
+    case 'promote':
+      if (values.version === undefined) throw new UsageError('promote needs --version');
+      return { name, version: version(), label: label() };
+    case 'rollback':
+      only('label');
+      return { name, label: label() };
+    default:
+      throw new UsageError(`unknown command '${String(name)}'`);
+  }
+}
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Per-request bound; default DEFAULT_REQUEST_TIMEOUT_MS (tests shorten it). */
+  requestTimeoutMs?: number;
+}
+
+/** Runs one command; resolves with the exit code (never throws). */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const fail = (message: string, code: number): number => {
+    io.stderr.write(`${message}\n`);
+    return code;
+  };
+
+  let command: Command;
+  try {
+    command = parseCommand(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    return fail(error.message ? `${error.message}\n\n${USAGE}` : USAGE, 2);
+  }
+
+  let settings: Settings;
+  try {
+    const env = loadEnvironment(io.env);
+    settings = parseSettings(Object.fromEntries(CLI_VARIABLES.map((k) => [k, env[k]])));
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message, 1);
+    throw error;
+  }
+  const { publicKey, secretKey, baseUrl } = settings.langfuse;
+  if (!publicKey || !secretKey) {
+    return fail('LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY must both be set (environment or .env) to manage prompts in Langfuse.', 1);
+  }
+
+  const logger = createLogger(settings.service.logLevel, io.stderr);
+  const admin = new PromptAdmin({
+    client: new LangfuseClient({ publicKey, secretKey, baseUrl }),
+    name: PROMPT_NAME,
+    baseUrl,
+    requestTimeoutMs: io.requestTimeoutMs,
+    logger,
+  });
+
+  try {
+    const lines = await execute(admin, command, settings.prompts.localFile);
+    for (const line of lines) io.stdout.write(`${line}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof PromptAdminError) return fail(error.message, 1);
+    // A bug, not an operator problem: keep the stack, in the log only.
+    logger.error({ err: error, command: command.name }, 'prompts command failed unexpectedly');
+    return fail(`${command.name} failed: ${error instanceof Error ? error.message : String(error)}`, 1);
+  }
+}
+
+function execute(admin: PromptAdmin, command: Command, localFile: string): Promise<string[]> {
+  switch (command.name) {
+    case 'seed': {
+      let versions;
+      try {
+        versions = promptVersions(readPromptFile(resolve(localFile)));
+      } catch (error) {
+        throw new PromptAdminError(error instanceof Error ? error.message : String(error));
+      }
+      return admin.seed(versions);
+    }
+    case 'list':
+      return admin.list();
+    case 'show':
+      return admin.show(command.selector);
+    case 'promote':
+      return admin.promote(command.version, command.label);
+    case 'rollback':
+      return admin.rollback(command.label);
+  }
+}
+
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(resolve(entry)).href) {
+  // `npm run prompts -- list | head -1` closes stdout early: that is not a failure.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+  process.exitCode = await run(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr });
+}

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { promptVersions, readPromptFile } from '../src/prompts/local-prompt-source.js';
+import { startLangfusePromptStandIn, type LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
+import { runNodeScript } from './support/processes.js';
+
+/** The scenario CLI as a user runs it: a child process, real clients, spans over OTLP/HTTP. */
+let langfuse: LangfusePromptStandIn;
+let openai: OpenAIStandIn;
+let otlp: OtlpReceiver;
+
+beforeAll(async () => {
+  langfuse = await startLangfusePromptStandIn({
+    publicKey: 'pk-lf-scenario',
+    secretKey: 'sk-lf-scenario',
+    prompts: promptVersions(readPromptFile('prompts/order-status-answer.json')).map((v) => ({ ...v, type: 'chat' as const })),
+  });
+  openai = await startOpenAIStandIn({ apiKey: 'sk-scenario', answer: () => 'Your order is being processed.' });
+  otlp = await startOtlpReceiver();
+});
+afterAll(async () => Promise.all([langfuse.close(), openai.close(), otlp.close()]));
+beforeEach(() => otlp.reset());
+
+const scenario = (name: string) =>
+  runNodeScript('scenarios/run.ts', [name], {
+    LANGFUSE_PUBLIC_KEY: 'pk-lf-scenario',
+    LANGFUSE_SECRET_KEY: 'sk-lf-scenario',
+    LANGFUSE_BASE_URL: langfuse.baseUrl,
+    OPENAI_API_KEY: 'sk-scenario',
+    OPENAI_BASE_URL: openai.baseURL,
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    DEPLOYMENT_ENVIRONMENT: 'development',
+    AGENT_VERSION: 'scenario-test',
+  });
+
+const roots = (spans: readonly ReceivedSpan[]) => spans.filter((s) => s.name === 'invoke_agent order-status');
+const inTrace = (spans: readonly ReceivedSpan[], traceId: string, name: string) => {
+  const span = spans.find((s) => s.traceId === traceId && s.name === name);
+  if (!span) throw new Error(`no ${name} in trace ${traceId}`);
+  return span;
+};
+
+describe('npm run scenario', () => {
+  it('prompt-management prints `answer` and exports a linked generation', async () => {
+    const result = await scenario('prompt-management');
+    expect(result.stderr).not.toContain('"level":50');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('answer\n');
+
+    const [root] = roots(otlp.spans);
+    expect(root).toBeDefined();
+    expect(root?.attributes).toMatchObject({
+      'langfuse.trace.name': 'manual-prompt-management',
+      'langfuse.user.id': 'usr_pseudo_prompt_demo',
+      'langfuse.trace.tags': ['order-status', 'prompt-management', 'manual-scenario'],
+      'langfuse.trace.metadata.environment': 'development',
+      'langfuse.trace.metadata.workflow': 'order-status',
+      'langfuse.trace.metadata.region': 'eu',
+      'langfuse.version': 'scenario-test',
+    });
+    expect(String(root?.attributes['langfuse.session.id'])).toMatch(/^conv_[0-9a-f]{32}$/);
+    expect(root?.resource).toMatchObject({ 'service.name': 'order-support-agent', 'service.version': 'scenario-test', 'deployment.environment.name': 'development' });
+    const model = inTrace(otlp.spans, root!.traceId, 'openai.responses.create');
+    expect(model.attributes).toMatchObject({ 'langfuse.observation.prompt.name': 'order-status-answer', 'langfuse.observation.prompt.version': 1, 'langfuse.observation.metadata.prompt_label': 'production' });
+    expect(model.attributeTypes['langfuse.observation.prompt.version']).toBe('int');
+    expect(model.attributes['langfuse.trace.name']).toBe('manual-prompt-management');
+    expect(otlp.spans.filter((s) => s.traceId === root!.traceId)).toHaveLength(11);
+  });
+
+  it('prompt-ab-test prints both arms and links each trace to its label version', async () => {
+    const result = await scenario('prompt-ab-test');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('prod-a: answer\nprod-b: answer\n');
+    const byName = new Map(roots(otlp.spans).map((r) => [r.attributes['langfuse.trace.name'], r]));
+    for (const [label, user, version] of [
+      ['prod-a', 'usr_prompt_ab_00', 1],
+      ['prod-b', 'usr_prompt_ab_01', 2],
+    ] as const) {
+      const root = byName.get(`manual-prompt-ab-test-${label}`);
+      expect(root?.attributes['langfuse.user.id']).toBe(user);
+      expect(root?.attributes['langfuse.trace.tags']).toEqual(['order-status', 'prompt-management', 'prompt-ab-test', label]);
+      const model = inTrace(otlp.spans, root!.traceId, 'openai.responses.create');
+      expect(model.attributes['langfuse.observation.prompt.version']).toBe(version);
+      expect(model.attributes['langfuse.observation.metadata.prompt_label']).toBe(label);
+    }
+  });
+
+  it('prompt-cache-fallback serves the cached template after a TimeoutError and says so on the span', async () => {
+    const result = await scenario('prompt-cache-fallback');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('warmup: langfuse answer\nfallback: cache answer\n');
+    const byName = new Map(roots(otlp.spans).map((r) => [r.attributes['langfuse.trace.name'], r]));
+    const warm = inTrace(otlp.spans, byName.get('manual-prompt-cache-warmup')!.traceId, 'workflow.node compose_answer');
+    expect(warm.attributes['app.prompt.fetch.source']).toBe('langfuse');
+    expect(warm.events.map((e) => e.name)).not.toContain('prompt.cache_fallback');
+
+    const fallbackRoot = byName.get('manual-prompt-cache-fallback')!;
+    expect(fallbackRoot.attributes['langfuse.trace.tags']).toEqual(['order-status', 'prompt-management', 'prompt-cache-fallback']);
+    const compose = inTrace(otlp.spans, fallbackRoot.traceId, 'workflow.node compose_answer');
+    expect(compose.attributes).toMatchObject({ 'app.prompt.fetch.source': 'cache', 'app.prompt.fetch.error_type': 'TimeoutError' });
+    const event = compose.events.find((e) => e.name === 'prompt.cache_fallback');
+    expect(event?.attributes).toEqual({ 'app.prompt.label': 'production', 'error.type': 'TimeoutError' });
+    // The cached template still links the generation to its real version.
+    expect(inTrace(otlp.spans, fallbackRoot.traceId, 'openai.responses.create').attributes['langfuse.observation.prompt.version']).toBe(1);
+  });
+
+  it('rejects an unknown scenario with usage and exit code 2', async () => {
+    const result = await scenario('nope');
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('prompt-management');
+  });
+});
