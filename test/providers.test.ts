@@ -73,6 +73,8 @@ describe('with Langfuse and OpenAI configured', () => {
       'langfuse.observation.metadata.prompt_label': 'production',
       'app.openai.store': false,
       'server.address': '127.0.0.1',
+      'gen_ai.request.temperature': 0.2,
+      'gen_ai.request.max_tokens': 300,
     });
     expect(Number.isInteger(span.attributes['langfuse.observation.prompt.version'])).toBe(true);
     expect(span.attributes['gen_ai.response.id']).toMatch(/^resp_/);

@@ -63,7 +63,7 @@ export class PromptAdmin {
     this.logger = options.logger;
   }
 
-  /** Makes Langfuse match the file: creates missing versions, puts labels where the file says; never overwrites. */
+  /** Makes Langfuse hold the file's versions: creates missing ones with their labels, adds labels no version holds; never overwrites or moves a deployed label. */
   async seed(fileVersions: readonly PromptVersionData[]): Promise<string[]> {
     this.checkFile(fileVersions);
     const remoteNumbers = await this.versionNumbers();
@@ -116,16 +116,19 @@ export class PromptAdmin {
         lines.push(`created version ${file.version} ${bracket(file.labels)}`);
         continue;
       }
-      const missing = file.labels.filter((l) => !existing.labels.includes(l));
-      if (missing.length === 0) {
-        lines.push(`labels ok on version ${file.version} ${bracket(file.labels)}`);
+      // Never move a label another version holds: that is a deployment decision (promote/rollback),
+      // and re-running seed after a promotion must not undo it. Only labels nobody holds are added.
+      const heldElsewhere = (l: string) => [...remote.values()].find((r) => r.version !== file.version && r.labels.includes(l));
+      const unheld = file.labels.filter((l) => !existing.labels.includes(l) && !heldElsewhere(l));
+      const kept = file.labels.filter((l) => !existing.labels.includes(l) && heldElsewhere(l));
+      const keptNote = kept.map((l) => `; ${l} stays on version ${heldElsewhere(l)?.version} (use promote to move it)`).join('');
+      if (unheld.length === 0) {
+        lines.push(`labels ok on version ${file.version} ${bracket(file.labels.filter((l) => existing.labels.includes(l)))}${keptNote}`);
         continue;
       }
-      const previous = [...remote.values()].filter((r) => r.version !== file.version && r.labels.some((l) => missing.includes(l)));
-      await this.addLabels(file.version, missing);
+      await this.addLabels(file.version, unheld);
       relabelled++;
-      const movedOff = previous.length > 0 ? `; moved off version ${previous.map((r) => r.version).join(', ')}` : '';
-      lines.push(`labels added to version ${file.version} ${bracket(missing)}${movedOff}`);
+      lines.push(`labels added to version ${file.version} ${bracket(unheld)}${keptNote}`);
     }
     lines.push(created + relabelled === 0 ? 'unchanged' : `updated: ${created} created, ${relabelled} relabelled`);
     return lines;
