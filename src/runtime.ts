@@ -96,6 +96,9 @@ export function announceDefaults(settings: Settings, logger: Logger): void {
   } else {
     logger.info({ model: settings.openai.model, api: settings.openai.api, baseUrl: settings.openai.baseUrl ?? 'https://api.openai.com/v1' }, 'model provider: OpenAI');
   }
+  if (settings.service.apiKeys.length === 0) {
+    logger.warn('SERVICE_API_KEYS is not set: POST /order-status accepts unauthenticated requests (refused in production)');
+  }
   if (settings.prompts.source === 'local') {
     logger.warn({ file: settings.prompts.localFile }, 'Langfuse keys are not set: prompts come from the LOCAL prompt file (prompt source "local"), not Langfuse');
   } else {

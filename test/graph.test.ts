@@ -152,4 +152,14 @@ describe('order-status graph', () => {
     const root = spanNamed(tracing.spans(), 'invoke_agent order-status');
     expect(root.attributes).toMatchObject({ 'app.task.outcome': 'budget_stopped', 'app.budget.type': 'iterations', 'app.budget.limit': 2 });
   });
+
+  it('stops before a model call beyond the model-call budget', async () => {
+    const { calls, model } = recordingModel();
+    const runtime = createRuntime(testSettings(), silentLogger, tracing.tracer, { model, deps: { budget: { maxIterations: 8, maxModelCalls: 0 } } });
+    const { state } = await runtime.agent.run(input());
+    expect(state.outcome).toBe('budget_stopped');
+    expect(calls).toHaveLength(0);
+    const root = spanNamed(tracing.spans(), 'invoke_agent order-status');
+    expect(root.attributes).toMatchObject({ 'app.budget.type': 'model_calls', 'app.budget.limit': 0, 'app.budget.action': 'stop' });
+  });
 });

@@ -1,4 +1,6 @@
 import type { FastifyOtelInstrumentation } from '@fastify/otel';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -7,9 +9,10 @@ import type { Logger } from 'pino';
 import type { OrderStatusAgent } from '../agent/order-status-agent.js';
 import type { Settings } from '../config/settings.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
-import { bearerAuth } from './auth.js';
+import { bearerAuth, rateLimitKey } from './auth.js';
 import { registerErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
+import { closeConnectionsWhileDraining, limitInFlight } from './overload.js';
 import { orderStatusRoutes } from './routes/order-status.js';
 
 export interface AppDeps {
@@ -38,6 +41,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   registerErrorHandler(app);
   if (deps.httpInstrumentation) await app.register(deps.httpInstrumentation.plugin());
+  closeConnectionsWhileDraining(app);
+  // Security headers; the CSP is relaxed only for the docs UI's inline assets.
+  await app.register(helmet, { contentSecurityPolicy: false, global: true });
 
   await app.register(swagger, {
     openapi: {
@@ -54,7 +60,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requiredLabels: settings.prompts.experiment.map((arm) => arm.label),
   });
   await app.register(async (api) => {
+    limitInFlight(api, settings.service.maxConcurrentRequests);
     if (settings.service.apiKeys.length > 0) api.addHook('onRequest', bearerAuth(settings.service.apiKeys));
+    if (settings.service.rateLimitPerMinute > 0) {
+      // After validation (preHandler), so the key can be the caller's API key or user id.
+      await api.register(rateLimit, {
+        max: settings.service.rateLimitPerMinute,
+        timeWindow: 60_000,
+        hook: 'preHandler',
+        keyGenerator: rateLimitKey,
+      });
+    }
     await api.register(orderStatusRoutes, {
       agent: deps.agent,
       experiment: settings.prompts.experiment,

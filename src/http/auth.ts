@@ -24,3 +24,11 @@ export function bearerAuth(apiKeys: readonly string[]) {
     }
   };
 }
+
+/** Rate-limit bucket: the API key (as a digest, never the key itself), else the pseudonymous user. */
+export function rateLimitKey(request: FastifyRequest): string {
+  const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
+  if (match?.[1]) return `key:${digest(match[1]).toString('hex').slice(0, 32)}`;
+  const userId = (request.body as { user_id?: unknown } | undefined)?.user_id;
+  return typeof userId === 'string' ? `user:${userId}` : `ip:${request.ip}`;
+}

@@ -1,6 +1,6 @@
 import { LangfuseClient } from '@langfuse/client';
 import { configureGlobalLogger, LangfuseAPITimeoutError, LogLevel } from '@langfuse/core';
-import { InvalidPromptResponseError, PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
+import { InvalidPromptResponseError, PromptFetchError, PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
 import { toPromptTemplate, type ChatMessage, type PromptTemplate } from './prompt-template.js';
 
 export interface LangfusePromptSourceOptions {
@@ -64,14 +64,22 @@ export class LangfusePromptSource implements PromptSource {
   }
 }
 
-/** The SDK reports timeouts as generic errors; callers and spans want a stable class. */
+/**
+ * The SDK's errors carry minified class names and report timeouts as generic
+ * errors; spans and logs want a small set of stable classes.
+ */
 export function normaliseFetchError(error: unknown): Error {
   if (error instanceof PromptNotFoundError || error instanceof PromptFetchTimeoutError || error instanceof InvalidPromptResponseError) return error;
   const e = error instanceof Error ? error : new Error(String(error));
   const status = (e as { statusCode?: unknown }).statusCode;
-  if (status === 404 || e.name === 'NotFoundError') return new PromptNotFoundError(e.message);
+  if (status === 404) return new PromptNotFoundError(e.message);
   if (e instanceof LangfuseAPITimeoutError || e.name === 'TimeoutError' || e.name === 'AbortError' || /timed? ?out|timeout/i.test(e.message)) {
     return new PromptFetchTimeoutError(e.message);
   }
-  return e;
+  if (typeof status === 'number') {
+    if (status === 401 || status === 403) return new PromptFetchError(`Langfuse rejected the keys (${status})`, 'LangfuseAuthError', { cause: e });
+    if (status >= 500 || status === 429) return new PromptFetchError(`Langfuse answered ${status}`, 'LangfuseServerError', { cause: e });
+    return new PromptFetchError(`Langfuse answered ${status}`, 'LangfuseClientError', { cause: e });
+  }
+  return new PromptFetchError(`cannot reach Langfuse: ${e.message}`, 'ConnectionError', { cause: e });
 }

@@ -22,3 +22,14 @@ export class PromptFetchTimeoutError extends Error {
 export class InvalidPromptResponseError extends Error {
   override name = 'InvalidPromptResponseError';
 }
+
+/** Any other failed fetch, with a stable class for spans: `LangfuseServerError`, `LangfuseAuthError`, `ConnectionError`, `LangfuseClientError`. */
+export class PromptFetchError extends Error {
+  constructor(
+    message: string,
+    override readonly name: 'LangfuseServerError' | 'LangfuseAuthError' | 'ConnectionError' | 'LangfuseClientError',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -5,6 +5,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
+import { CountingExporter, routeDiagnostics, type ExportStats } from './export-health.js';
 import { TraceContextSpanProcessor } from './trace-context.js';
 
 export const TRACER_NAME = 'order-status-agent';
@@ -12,6 +13,7 @@ export const TRACER_NAME = 'order-status-agent';
 export interface Telemetry {
   readonly enabled: boolean;
   readonly tracer: Tracer;
+  readonly stats: ExportStats;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -50,12 +52,16 @@ export function batchProcessor(exporter: SpanExporter, settings: Settings): Batc
 export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
   if (settings.telemetry.disabled) {
     logger.warn('OTEL_SDK_DISABLED=true: no spans are recorded or exported');
-    return { enabled: false, tracer: trace.getTracer(TRACER_NAME), forceFlush: async () => {}, shutdown: async () => {} };
+    const stats = { exportedSpans: 0, failedSpans: 0, droppedSpans: 0 };
+    return { enabled: false, tracer: trace.getTracer(TRACER_NAME), stats, forceFlush: async () => {}, shutdown: async () => {} };
   }
-  const exporter = new OTLPTraceExporter({
-    url: settings.telemetry.tracesEndpoint,
-    timeoutMillis: settings.telemetry.exportTimeoutMs,
-  });
+  const stats: ExportStats = { exportedSpans: 0, failedSpans: 0, droppedSpans: 0 };
+  routeDiagnostics(logger, stats);
+  const exporter = new CountingExporter(
+    new OTLPTraceExporter({ url: settings.telemetry.tracesEndpoint, timeoutMillis: settings.telemetry.exportTimeoutMs }),
+    stats,
+    logger,
+  );
   const exporting = batchProcessor(exporter, settings);
   const sdk = new NodeSDK({
     resource: serviceResource(settings),
@@ -70,7 +76,14 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
   return {
     enabled: true,
     tracer: trace.getTracer(TRACER_NAME, settings.service.agentVersion),
+    stats,
     forceFlush: () => exporting.forceFlush(),
-    shutdown: () => sdk.shutdown(),
+    shutdown: async () => {
+      try {
+        await sdk.shutdown();
+      } finally {
+        logger.info({ ...stats }, 'telemetry stopped');
+      }
+    },
   };
 }

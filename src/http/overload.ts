@@ -1,0 +1,43 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorBody } from './error-handler.js';
+
+const COUNTED = Symbol('counted-in-flight');
+
+/**
+ * Back-pressure: at most `limit` requests in flight in this scope; the rest get
+ * an immediate 503 with Retry-After instead of queueing until everything is slow.
+ */
+export function limitInFlight(app: FastifyInstance, limit: number): void {
+  let inFlight = 0;
+  const release = (request: FastifyRequest) => {
+    const r = request as FastifyRequest & { [COUNTED]?: boolean };
+    if (r[COUNTED]) {
+      r[COUNTED] = false;
+      inFlight -= 1;
+    }
+  };
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (inFlight >= limit) {
+      return reply.code(503).header('retry-after', '1').send(errorBody('overloaded', 'too many requests in flight; retry shortly'));
+    }
+    inFlight += 1;
+    (request as FastifyRequest & { [COUNTED]?: boolean })[COUNTED] = true;
+  });
+  app.addHook('onResponse', async (request) => release(request));
+  app.addHook('onRequestAbort', async (request) => release(request));
+}
+
+/**
+ * While the server drains, every response says `connection: close`, so
+ * keep-alive clients reconnect elsewhere instead of holding the socket open.
+ */
+export function closeConnectionsWhileDraining(app: FastifyInstance): void {
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (draining) reply.header('connection', 'close');
+    return payload;
+  });
+}

@@ -1,0 +1,124 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
+import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
+import { postOrderStatus, startServerProcess, type ServerProcess } from './support/server-process.js';
+
+/** The real server process: signals, draining, and a Collector that is down. */
+let openai: OpenAIStandIn;
+let otlp: OtlpReceiver;
+let server: ServerProcess | undefined;
+
+beforeAll(async () => {
+  openai = await startOpenAIStandIn({ apiKey: 'sk-proc', record: false });
+  otlp = await startOtlpReceiver();
+});
+afterAll(async () => Promise.all([openai.close(), otlp.close()]));
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+  openai.setLatencyMs(0);
+  otlp.reset();
+});
+
+const env = (extra: Record<string, string> = {}) => ({
+  OPENAI_API_KEY: 'sk-proc',
+  OPENAI_BASE_URL: openai.baseURL,
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+  OTEL_BSP_SCHEDULE_DELAY: '100',
+  ...extra,
+});
+
+const logLines = (s: ServerProcess, msg: string) => s.logs().filter((l) => l.includes(msg));
+
+describe('SIGTERM / SIGINT', () => {
+  it('finishes the in-flight request, refuses new work, flushes its spans and exits 0', async () => {
+    server = await startServerProcess(env());
+    openai.setLatencyMs(1_500);
+    const inFlight = postOrderStatus(server.url, 'usr_draining');
+    await new Promise((r) => setTimeout(r, 300));
+    server.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    const late = await postOrderStatus(server.url).then((r) => r.status, () => 'refused');
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('connection')).toBe('close');
+    const { trace_id: traceId } = (await response.json()) as { trace_id: string };
+    expect(['refused', 503]).toContain(late);
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    // Flushed before exit: the drained request's whole trace is at the receiver.
+    expect(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.name)).toContain('openai.responses.create');
+  });
+
+  it('exits at once on a second signal', async () => {
+    server = await startServerProcess(env());
+    openai.setLatencyMs(10_000);
+    void postOrderStatus(server.url).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    server.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    server.child.kill('SIGINT');
+    expect((await server.exited).code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+/** A Collector that accepts connections and never answers: the worst case for an exporter. */
+async function blackhole(): Promise<{ url: string; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('Collector down', () => {
+  it('answering 503: requests keep their latency, the outage is logged once', async () => {
+    otlp.setFailing(503);
+    server = await startServerProcess(env({ OTEL_BSP_EXPORT_TIMEOUT: '500' }));
+    const latencies: number[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      const t = performance.now();
+      expect((await postOrderStatus(server.url, `usr_c${i}`)).status).toBe(200);
+      latencies.push(performance.now() - t);
+    }
+    latencies.sort((a, b) => a - b);
+    expect(latencies[Math.floor(latencies.length * 0.9)]).toBeLessThan(250);
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+    expect(logLines(server, 'span export failing')).toHaveLength(1);
+    const summary = JSON.parse(logLines(server, 'telemetry stopped')[0] ?? '{}') as { failedSpans?: number; exportedSpans?: number };
+    expect(summary.exportedSpans).toBe(0);
+    expect(summary.failedSpans).toBeGreaterThan(0);
+  });
+
+  it('hanging: requests are unaffected, the queue stays bounded and drops are counted, not logged per span', async () => {
+    const hole = await blackhole();
+    try {
+      server = await startServerProcess(
+        env({ OTEL_EXPORTER_OTLP_ENDPOINT: hole.url, OTEL_BSP_MAX_QUEUE_SIZE: '64', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '32', OTEL_BSP_EXPORT_TIMEOUT: '400' }),
+      );
+      const started = performance.now();
+      for (let i = 0; i < 60; i += 1) expect((await postOrderStatus(server.url, `usr_h${i}`)).status).toBe(200);
+      expect((performance.now() - started) / 60).toBeLessThan(100);
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+      const summary = JSON.parse(logLines(server, 'telemetry stopped')[0] ?? '{}') as { droppedSpans?: number };
+      expect(summary.droppedSpans).toBeGreaterThan(0);
+      expect(logLines(server, 'Dropped').length).toBeLessThanOrEqual(2);
+    } finally {
+      await hole.close();
+    }
+  });
+});
