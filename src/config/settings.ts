@@ -87,6 +87,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Every variable the service reads (documented in .env.example; passed through by docker-compose.yml). */
+export const SETTINGS_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export interface Settings {
   openai: {
     apiKey: string | undefined;
