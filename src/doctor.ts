@@ -1,0 +1,113 @@
+import { ConfigError, loadEnvironment, parseSettings, type Settings } from './config/settings.js';
+import { DEFAULT_PROMPT_LABEL, PROMPT_NAME } from './prompts/prompt-template.js';
+
+/** `npm run doctor`: is the configured stack usable? One line per check, with a fix hint. */
+
+export interface CheckResult {
+  ok: boolean;
+  name: string;
+  detail: string;
+  hint?: string;
+}
+
+const TIMEOUT_MS = 3_000;
+
+async function get(url: string, headers: Record<string, string> = {}, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
+}
+
+function unreachable(error: unknown): string {
+  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  return e.name === 'TimeoutError' ? `no answer within ${TIMEOUT_MS} ms` : (e.cause?.code ?? e.cause?.message ?? e.message ?? String(error));
+}
+
+async function checkLangfuse(settings: Settings): Promise<CheckResult[]> {
+  const { baseUrl, publicKey, secretKey } = settings.langfuse;
+  if (settings.prompts.source === 'local') {
+    return [{ ok: true, name: 'prompts', detail: `local file ${settings.prompts.localFile} (no Langfuse keys)`, hint: 'set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY to use Langfuse prompt management' }];
+  }
+  const results: CheckResult[] = [];
+  try {
+    const health = await get(`${baseUrl}/api/public/health`);
+    results.push(health.ok
+      ? { ok: true, name: 'langfuse health', detail: `${baseUrl} is up` }
+      : { ok: false, name: 'langfuse health', detail: `${baseUrl}/api/public/health answered ${health.status}`, hint: 'langfuse-web may still be migrating: `docker compose ps`, then retry' });
+  } catch (error) {
+    return [{ ok: false, name: 'langfuse health', detail: `cannot reach ${baseUrl}: ${unreachable(error)}`, hint: 'start it with `docker compose up -d` or fix LANGFUSE_BASE_URL' }];
+  }
+  const auth = { authorization: `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}` };
+  const labels = [DEFAULT_PROMPT_LABEL, ...settings.prompts.experiment.map((arm) => arm.label)];
+  for (const label of labels) {
+    const response = await get(`${baseUrl}/api/public/v2/prompts/${encodeURIComponent(PROMPT_NAME)}?label=${encodeURIComponent(label)}`, auth).catch(() => undefined);
+    if (!response) {
+      results.push({ ok: false, name: `prompt ${label}`, detail: 'request failed', hint: 'retry; check LANGFUSE_BASE_URL' });
+    } else if (response.status === 401 || response.status === 403) {
+      results.push({ ok: false, name: 'langfuse keys', detail: `rejected (${response.status})`, hint: 'check LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY (compose creates the project with exactly these)' });
+      break;
+    } else if (response.status === 404) {
+      results.push({ ok: false, name: `prompt ${label}`, detail: `'${PROMPT_NAME}' has no version labelled ${label}`, hint: 'run `npm run prompts -- seed` (or promote a version to this label)' });
+    } else if (response.ok) {
+      const prompt = (await response.json()) as { version?: number };
+      results.push({ ok: true, name: `prompt ${label}`, detail: `'${PROMPT_NAME}' version ${prompt.version}` });
+    } else {
+      results.push({ ok: false, name: `prompt ${label}`, detail: `answered ${response.status}`, hint: 'check the Langfuse logs' });
+    }
+  }
+  return results;
+}
+
+async function checkCollector(settings: Settings): Promise<CheckResult> {
+  if (settings.telemetry.disabled) return { ok: true, name: 'collector', detail: 'tracing disabled (OTEL_SDK_DISABLED=true)' };
+  const endpoint = settings.telemetry.tracesEndpoint;
+  try {
+    // An empty export is valid OTLP: the Collector answers 200 without forwarding anything.
+    const response = await get(endpoint, { 'content-type': 'application/json' }, { method: 'POST', body: '{"resourceSpans":[]}' });
+    return response.ok
+      ? { ok: true, name: 'collector', detail: `${endpoint} accepts OTLP/HTTP` }
+      : { ok: false, name: 'collector', detail: `${endpoint} answered ${response.status}`, hint: 'the URL must end in /v1/traces (OTEL_EXPORTER_OTLP_ENDPOINT is the base)' };
+  } catch (error) {
+    return { ok: false, name: 'collector', detail: `cannot reach ${endpoint}: ${unreachable(error)}`, hint: 'start it with `docker compose up -d otel-collector` or fix OTEL_EXPORTER_OTLP_ENDPOINT' };
+  }
+}
+
+async function checkOpenAi(settings: Settings): Promise<CheckResult> {
+  const { apiKey, baseUrl, model } = settings.openai;
+  if (!apiKey) return { ok: true, name: 'model', detail: 'offline model (no OPENAI_API_KEY)', hint: 'set OPENAI_API_KEY for real answers' };
+  const base = (baseUrl ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
+  try {
+    const response = await get(`${base}/models`, { authorization: `Bearer ${apiKey}` });
+    if (response.status === 401) return { ok: false, name: 'model', detail: `${base} rejected OPENAI_API_KEY (401)`, hint: 'check OPENAI_API_KEY' };
+    return response.ok
+      ? { ok: true, name: 'model', detail: `${base} accepts the key; model ${model}` }
+      : { ok: false, name: 'model', detail: `${base}/models answered ${response.status}`, hint: 'OPENAI_BASE_URL must include /v1' };
+  } catch (error) {
+    return { ok: false, name: 'model', detail: `cannot reach ${base}: ${unreachable(error)}`, hint: 'check OPENAI_BASE_URL and the network' };
+  }
+}
+
+export async function runDoctor(settings: Settings): Promise<CheckResult[]> {
+  const [langfuse, collector, model] = await Promise.all([checkLangfuse(settings), checkCollector(settings), checkOpenAi(settings)]);
+  return [...langfuse, collector, model];
+}
+
+export function formatResult(r: CheckResult): string {
+  return `${r.ok ? 'ok  ' : 'FAIL'}  ${r.name.padEnd(16)} ${r.detail}${r.hint && !r.ok ? `  → ${r.hint}` : ''}`;
+}
+
+async function main(): Promise<number> {
+  let settings: Settings;
+  try {
+    settings = parseSettings(loadEnvironment());
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stdout.write(`FAIL  config           ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const results = await runDoctor(settings);
+  for (const r of results) process.stdout.write(`${formatResult(r)}\n`);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main();
