@@ -1,7 +1,6 @@
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { AgentDeps } from './agent/agent-deps.js';
-import { DEFAULT_BUDGET } from './agent/budget.js';
 import { OrderStatusAgent } from './agent/order-status-agent.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Settings } from './config/settings.js';
@@ -82,7 +81,7 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     policies: new PolicyRetriever(),
     memory: new MemoryStore(),
     capture: new CapturePolicy(settings.service.captureMode),
-    budget: DEFAULT_BUDGET,
+    budget: settings.budget,
     agentVersion: settings.service.agentVersion,
     ...overrides.deps,
   };

@@ -140,13 +140,13 @@ describe('order-status graph', () => {
     const node = runtime.agent.graph.nodes['fetch_order'];
     const update = await node.invoke(
       { ...input({ order_reference: 'ORDER-404' }), iterations: 3 } as typeof AgentState.State,
-      { configurable: { run: { budget: new ExecutionBudget(), mustFetchPrompt: false } } },
+      { configurable: { run: { budget: new ExecutionBudget({ maxIterations: 8, maxModelCalls: 2 }), mustFetchPrompt: false } } },
     );
     expect(update).toMatchObject({ order_state: 'missing', iterations: 4 });
   });
 
   it('stops at the execution budget with a bounded outcome on the root span', async () => {
-    const runtime = createRuntime(testSettings(), silentLogger, tracing.tracer, { deps: { budget: { maxIterations: 2, maxModelCalls: 2 } } });
+    const runtime = createRuntime(testSettings({ MAX_AGENT_ITERATIONS: '2' }), silentLogger, tracing.tracer);
     const { state } = await runtime.agent.run(input());
     expect(state.outcome).toBe('budget_stopped');
     const root = spanNamed(tracing.spans(), 'invoke_agent order-status');

@@ -5,9 +5,6 @@ export interface BudgetLimits {
   maxModelCalls: number;
 }
 
-/** The book's defaults (ch 17): 8 graph steps and 2 model calls per run. */
-export const DEFAULT_BUDGET: BudgetLimits = { maxIterations: 8, maxModelCalls: 2 };
-
 export class BudgetExhausted extends BudgetExceededError {
   constructor(
     readonly budgetType: 'iterations' | 'model_calls',
@@ -22,7 +19,7 @@ export class ExecutionBudget {
   private iterations = 0;
   private modelCalls = 0;
 
-  constructor(private readonly limits: BudgetLimits = DEFAULT_BUDGET) {}
+  constructor(private readonly limits: BudgetLimits) {}
 
   beforeIteration(): void {
     if (this.iterations >= this.limits.maxIterations) throw new BudgetExhausted('iterations', this.limits.maxIterations);

@@ -83,6 +83,8 @@ const envSchema = z.object({
   MAX_CONCURRENT_REQUESTS: positiveInt(4_096),
   RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
   SHUTDOWN_GRACE_MS: positiveInt(10_000),
+  MAX_AGENT_ITERATIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(8)),
+  MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -134,6 +136,8 @@ export interface Settings {
     rateLimitPerMinute: number;
     shutdownGraceMs: number;
   };
+  /** Per-run execution budget (book ch 17): graph steps and model calls. */
+  budget: { maxIterations: number; maxModelCalls: number };
 }
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
@@ -218,6 +222,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     },
+    budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },
   };
 }
 

@@ -51,7 +51,7 @@ export class CountingExporter implements SpanExporter {
 const DROPPED = /Dropped (\d+) spans/;
 
 /**
- * OpenTelemetry's internal warnings through pino, de-duplicated per minute.
+ * OpenTelemetry's internal warnings through pino, one line per message shape per minute.
  * The batch processor reports queue overflow as one "Dropped N spans" line
  * per episode; that count feeds `droppedSpans`.
  */
@@ -61,8 +61,10 @@ export function routeDiagnostics(logger: Logger, stats: ExportStats, now: () => 
     const dropped = DROPPED.exec(message);
     if (dropped) stats.droppedSpans += Number(dropped[1]);
     const at = now();
-    if ((lastSeen.get(message) ?? -Infinity) > at - 60_000) return;
-    lastSeen.set(message, at);
+    // Same shape, different counts ("Dropped 12 spans", "Dropped 40 spans"): one line a minute.
+    const shape = message.replace(/\d+/g, 'N');
+    if ((lastSeen.get(shape) ?? -Infinity) > at - 60_000) return;
+    lastSeen.set(shape, at);
     if (lastSeen.size > 100) lastSeen.clear();
     logger[level]({ component: 'opentelemetry', ...(dropped ? { droppedSpans: stats.droppedSpans } : {}) }, message);
   };
