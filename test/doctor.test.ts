@@ -2,8 +2,8 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSettings } from '../src/config/settings.js';
 import { formatResult, runDoctor } from '../src/doctor.js';
-import { promptVersions, readPromptFile } from '../src/prompts/local-prompt-source.js';
-import { startLangfusePromptStandIn, type LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import { startSeededLangfuse } from './support/seeded-langfuse.js';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
 import { runNodeScript } from './support/processes.js';
@@ -17,11 +17,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   deadUrl = `http://127.0.0.1:${(probe.address() as { port: number }).port}`;
   await new Promise((resolve) => probe.close(resolve));
-  langfuse = await startLangfusePromptStandIn({
-    publicKey: 'pk-doc',
-    secretKey: 'sk-doc',
-    prompts: promptVersions(readPromptFile('prompts/order-status-answer.json')).map((v) => ({ ...v, type: 'chat' as const })),
-  });
+  langfuse = await startSeededLangfuse('pk-doc', 'sk-doc');
   openai = await startOpenAIStandIn({ apiKey: 'sk-doc' });
   otlp = await startOtlpReceiver();
 });

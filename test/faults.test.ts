@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { promptVersions, readPromptFile } from '../src/prompts/local-prompt-source.js';
 import { build } from './support/build.js';
-import { startLangfusePromptStandIn, type LangfuseFault, type LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import type { LangfuseFault, LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import { startSeededLangfuse } from './support/seeded-langfuse.js';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { spanNamed, testTracing } from './support/telemetry.js';
 
@@ -11,11 +11,7 @@ let langfuse: LangfusePromptStandIn;
 let openai: OpenAIStandIn;
 
 beforeAll(async () => {
-  langfuse = await startLangfusePromptStandIn({
-    publicKey: 'pk-f',
-    secretKey: 'sk-f',
-    prompts: promptVersions(readPromptFile('prompts/order-status-answer.json')).map((v) => ({ ...v, type: 'chat' as const })),
-  });
+  langfuse = await startSeededLangfuse('pk-f', 'sk-f');
   openai = await startOpenAIStandIn({ apiKey: 'sk-f' });
 });
 afterAll(async () => Promise.all([langfuse.close(), openai.close()]));

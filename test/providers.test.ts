@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { readPromptFile, promptVersions } from '../src/prompts/local-prompt-source.js';
 import { build } from './support/build.js';
-import { startLangfusePromptStandIn, type LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import { startSeededLangfuse } from './support/seeded-langfuse.js';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { spanNamed, testTracing } from './support/telemetry.js';
 
@@ -11,12 +11,7 @@ let langfuse: LangfusePromptStandIn;
 let openai: OpenAIStandIn;
 
 beforeAll(async () => {
-  const file = readPromptFile('prompts/order-status-answer.json');
-  langfuse = await startLangfusePromptStandIn({
-    publicKey: 'pk-lf-test',
-    secretKey: 'sk-lf-test',
-    prompts: promptVersions(file).map((v) => ({ name: v.name, prompt: v.prompt, config: v.config, labels: v.labels, commitMessage: v.commitMessage })),
-  });
+  langfuse = await startSeededLangfuse('pk-lf-test', 'sk-lf-test');
   openai = await startOpenAIStandIn({ apiKey: 'sk-test', answer: () => 'Your order is being processed.' });
 });
 afterAll(async () => {

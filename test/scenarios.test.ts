@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { promptVersions, readPromptFile } from '../src/prompts/local-prompt-source.js';
-import { startLangfusePromptStandIn, type LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import { startSeededLangfuse } from './support/seeded-langfuse.js';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
 import { runNodeScript } from './support/processes.js';
@@ -11,11 +11,7 @@ let openai: OpenAIStandIn;
 let otlp: OtlpReceiver;
 
 beforeAll(async () => {
-  langfuse = await startLangfusePromptStandIn({
-    publicKey: 'pk-lf-scenario',
-    secretKey: 'sk-lf-scenario',
-    prompts: promptVersions(readPromptFile('prompts/order-status-answer.json')).map((v) => ({ ...v, type: 'chat' as const })),
-  });
+  langfuse = await startSeededLangfuse('pk-lf-scenario', 'sk-lf-scenario');
   openai = await startOpenAIStandIn({ apiKey: 'sk-scenario', answer: () => 'Your order is being processed.' });
   otlp = await startOtlpReceiver();
 });
