@@ -4,25 +4,34 @@ import { Annotation } from '@langchain/langgraph';
  * Graph state (SPEC §2). Field names are snake_case because they travel:
  * `app.workflow.updated_fields` lists them and the API returns some of them.
  */
+/**
+ * Every channel has a default: LangGraph reads an unset channel by throwing
+ * and catching EmptyChannelError, which cost ~220 exceptions (with stack
+ * traces) per run before the defaults.
+ */
+const text = () => Annotation<string>({ reducer: (_, next) => next, default: () => '' });
+const list = () => Annotation<string[]>({ reducer: (_, next) => next, default: () => [] });
+const count = () => Annotation<number>({ reducer: (_, next) => next, default: () => 0 });
+
 export const AgentState = Annotation.Root({
-  query: Annotation<string>,
-  conversation_id: Annotation<string>,
-  user_id: Annotation<string>,
-  order_reference: Annotation<string>,
-  region: Annotation<string>,
-  policy_document_ids: Annotation<string[]>,
-  memory_record_types: Annotation<string[]>,
-  order_state: Annotation<string>,
-  answer: Annotation<string>,
-  outcome: Annotation<string>,
-  escalation_reason: Annotation<string>,
-  iterations: Annotation<number>,
-  prompt_name: Annotation<string>,
-  prompt_version: Annotation<number>,
-  prompt_label: Annotation<string>,
-  prompt_source: Annotation<string>,
-  capture_mode: Annotation<string>,
-  capture_policy_version: Annotation<string>,
+  query: text(),
+  conversation_id: text(),
+  user_id: text(),
+  order_reference: text(),
+  region: text(),
+  policy_document_ids: list(),
+  memory_record_types: list(),
+  order_state: text(),
+  answer: text(),
+  outcome: text(),
+  escalation_reason: text(),
+  iterations: count(),
+  prompt_name: text(),
+  prompt_version: count(),
+  prompt_label: text(),
+  prompt_source: text(),
+  capture_mode: text(),
+  capture_policy_version: text(),
 });
 
 export type AgentStateType = typeof AgentState.State;

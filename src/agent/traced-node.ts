@@ -15,7 +15,7 @@ export function tracedNode(tracer: Tracer, name: string, body: NodeBody) {
   const spanName = `workflow.node ${name}`;
   return (state: AgentStateType, config?: LangGraphRunnableConfig): Promise<AgentStateUpdate> => {
     const scope = runScope(config);
-    const iteration = state.iterations ?? 0;
+    const iteration = state.iterations;
     return inSpan(tracer, spanName, { attributes: { 'app.workflow.node.name': name, 'app.workflow.iteration': iteration } }, async (span) => {
       scope.budget.beforeIteration();
       const update = { ...(await body(state, span, scope)), iterations: iteration + 1 };

@@ -6,7 +6,7 @@ const UNANSWERABLE = new Set(['missing', 'unknown', '']);
 
 /** Escalate when the order state is missing/unknown (which includes a denied read). */
 export const classifyOutcome = (): NodeBody => (state) => ({
-  outcome: UNANSWERABLE.has(state.order_state ?? '') ? 'escalate' : 'answer',
+  outcome: UNANSWERABLE.has(state.order_state) ? 'escalate' : 'answer',
 });
 
 /** The conditional edge, as its own `workflow.route outcome` span with a bounded value. */

@@ -13,8 +13,8 @@ export function promptVariables(state: AgentStateType): PromptVariables {
     query: state.query,
     region: state.region,
     order_state: state.order_state || 'unknown',
-    policy_document_ids: (state.policy_document_ids ?? []).join(', '),
-    memory_record_types: (state.memory_record_types ?? []).join(', '),
+    policy_document_ids: state.policy_document_ids.join(', '),
+    memory_record_types: state.memory_record_types.join(', '),
   };
 }
 

@@ -5,6 +5,7 @@ export const ESCALATION_ANSWER =
 
 /** Hands the case to a person: a fixed answer that reveals nothing about the order. */
 export const escalate = (): NodeBody => (state, span) => {
-  span.setAttribute('app.escalation.reason', state.escalation_reason ?? 'policy_review');
-  return { outcome: 'escalated', answer: ESCALATION_ANSWER, escalation_reason: state.escalation_reason ?? 'policy_review' };
+  const reason = state.escalation_reason || 'policy_review';
+  span.setAttribute('app.escalation.reason', reason);
+  return { outcome: 'escalated', answer: ESCALATION_ANSWER, escalation_reason: reason };
 };
