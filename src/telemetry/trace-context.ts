@@ -19,9 +19,13 @@ export function newConversationId(): string {
 
 const TRACE_CONTEXT_ATTRIBUTES = createContextKey('order-status.trace-context-attributes');
 
-/** The `langfuse.*` attributes every span of a run carries (SPEC §5). */
+const computed = new WeakMap<TraceContext, Attributes>();
+
+/** The `langfuse.*` attributes every span of a run carries (SPEC §5); built once per context. */
 export function traceContextAttributes(tc: TraceContext): Attributes {
-  const attributes: Attributes = {
+  let attributes = computed.get(tc);
+  if (attributes) return attributes;
+  attributes = {
     'langfuse.session.id': tc.sessionId,
     'langfuse.user.id': tc.userId,
     'langfuse.trace.name': tc.traceName,
@@ -31,6 +35,7 @@ export function traceContextAttributes(tc: TraceContext): Attributes {
   for (const [key, value] of Object.entries(tc.metadata)) {
     attributes[`langfuse.trace.metadata.${key}`] = value;
   }
+  computed.set(tc, attributes);
   return attributes;
 }
 
