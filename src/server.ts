@@ -39,7 +39,8 @@ async function main(): Promise<void> {
     logger,
     httpInstrumentation: telemetry.enabled ? createHttpInstrumentation() : undefined,
   });
-  await app.listen({ host: settings.service.host, port: settings.service.port });
+  // A deep accept backlog: bursts of thousands of connects otherwise wait on SYN retries.
+  await app.listen({ host: settings.service.host, port: settings.service.port, backlog: 4096 });
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -69,7 +69,7 @@ const envSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('http://localhost:4318')),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url,
   OTEL_BSP_SCHEDULE_DELAY: nonNegativeInt(1_000),
-  OTEL_BSP_MAX_QUEUE_SIZE: positiveInt(2_048),
+  OTEL_BSP_MAX_QUEUE_SIZE: positiveInt(16_384),
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt(512),
   OTEL_BSP_EXPORT_TIMEOUT: positiveInt(10_000),
 

@@ -102,6 +102,17 @@ function toModelCallError(failure: Failure, error: unknown): ModelCallError {
 }
 
 /**
+ * An abort signal for one attempt whose timer is cleared when the attempt ends.
+ * (AbortSignal.timeout's timer lives on, and with it the async context of the
+ * whole graph run: under load that pinned every request for 30 s.)
+ */
+function attemptDeadline(ms: number): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`attempt exceeded ${ms} ms`, 'TimeoutError')), ms);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+/**
  * One model call as one span (`openai.responses.create` or
  * `openai.chat.completions.create`): gen_ai attributes, the Langfuse prompt
  * link, and our own retry policy (bounded exponential backoff with jitter,
@@ -143,8 +154,8 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
     try {
       for (let attempt = 1; ; attempt += 1) {
         span.setAttribute('app.retry.current_attempt', attempt);
-        const remaining = deadline - Date.now();
-        const signal = AbortSignal.timeout(Math.max(1, Math.min(retry.attemptTimeoutMs, remaining)));
+        const thisAttempt = attemptDeadline(Math.max(1, Math.min(retry.attemptTimeoutMs, deadline - Date.now())));
+        const { signal } = thisAttempt;
         try {
           const result = await model.generate({ ...request, model: modelName, signal });
           span.setAttributes({
@@ -182,6 +193,8 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
             throw toModelCallError(failure, error);
           }
           await sleep(wait);
+        } finally {
+          thisAttempt.clear();
         }
       }
     } catch (error) {
