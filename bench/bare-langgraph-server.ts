@@ -1,0 +1,213 @@
+/**
+ * Baseline (b): a bare compiled LangGraph graph with the SAME six nodes, state channels and
+ * routing as the service (retrieve_policy → read_memory → fetch_order → classify_outcome →
+ * compose_answer | escalate), invoked directly from a Fastify route.
+ *
+ * Decisions (see bench/README.md):
+ *  - The nodes do the equivalent trivial work inline (a map lookup, two policy ids, one memory
+ *    type), and compose_answer calls the model through the SAME client the service uses: a
+ *    ChatOpenAI (Responses API, store=false, no retries) against the same OpenAI stand-in. So the
+ *    5 s-model concurrency comparison exercises the same outbound HTTP path and the 0 ms
+ *    comparison includes the same model-client cost.
+ *  - NOT included, on purpose: OpenTelemetry (no SDK loaded at all), the prompt resolver/Langfuse
+ *    client, zod request/response validation, helmet/rate-limit/in-flight hooks, retries/budgets.
+ *    The prompt is a constant template filled with String.replace.
+ *  - Self-contained (imports no src/ module), so the baseline stays the same across commits.
+ *
+ *   HOST=127.0.0.1 PORT=3401 OPENAI_BASE_URL=http://127.0.0.1:3200/v1 OPENAI_API_KEY=k \
+ *     node --import tsx bench/bare-langgraph-server.ts
+ * prints `listening http://127.0.0.1:3401`.
+ */
+import { randomBytes } from 'node:crypto';
+import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
+import { ChatOpenAI } from '@langchain/openai';
+import Fastify from 'fastify';
+
+const host = process.env.HOST ?? '127.0.0.1';
+const port = Number(process.env.PORT ?? 3401);
+const api = process.env.OPENAI_API ?? 'responses';
+
+// Same channels as src/agent/state.ts, each with a default like there (an unset LastValue channel
+// is read by throwing EmptyChannelError; LangGraph's per-step cost grows with the channel count).
+const text = () => Annotation<string>({ reducer: (_, next) => next, default: () => '' });
+const list = () => Annotation<string[]>({ reducer: (_, next) => next, default: () => [] });
+const count = () => Annotation<number>({ reducer: (_, next) => next, default: () => 0 });
+const State = Annotation.Root({
+  query: text(),
+  conversation_id: text(),
+  user_id: text(),
+  order_reference: text(),
+  region: text(),
+  policy_document_ids: list(),
+  memory_record_types: list(),
+  order_state: text(),
+  answer: text(),
+  outcome: text(),
+  escalation_reason: text(),
+  iterations: count(),
+  prompt_name: text(),
+  prompt_version: count(),
+  prompt_label: text(),
+  prompt_source: text(),
+  capture_mode: text(),
+  capture_policy_version: text(),
+});
+type S = typeof State.State;
+
+const ORDERS = new Map<string, { state: string; owner?: string }>([
+  ['ORDER-924', { state: 'processing' }],
+  ['ORDER-7001', { state: 'in_transit', owner: 'usr_owner_7001' }],
+]);
+
+const SYSTEM =
+  'You are a support assistant. Answer using only authorized order and policy context.\nIf the order state is missing or policy evidence is insufficient, escalate.';
+const USER =
+  'Question: {{query}}\nRegion: {{region}}\nOrder state: {{order_state}}\nPolicy document IDs: {{policy_document_ids}}\nMemory categories: {{memory_record_types}}';
+
+const model = new ChatOpenAI({
+  model: process.env.OPENAI_MODEL ?? 'gpt-4o-mini',
+  apiKey: process.env.OPENAI_API_KEY ?? 'sk-bench',
+  temperature: 0.2,
+  maxTokens: 300,
+  timeout: 30_000,
+  maxRetries: 0,
+  useResponsesApi: api === 'responses',
+  zdrEnabled: api === 'responses',
+  configuration: { baseURL: process.env.OPENAI_BASE_URL, maxRetries: 0 },
+});
+
+const step = (s: S) => ({ iterations: (s.iterations ?? 0) + 1 });
+
+const retrievePolicy = (s: S) => ({ ...step(s), policy_document_ids: [`policy-${s.region}-shipping-v14`, `policy-${s.region}-escalation-v3`] });
+const readMemory = (s: S) => ({ ...step(s), memory_record_types: ['support_preference'] });
+const fetchOrder = (s: S) => {
+  const order = s.order_reference.endsWith('404') ? undefined : ORDERS.get(s.order_reference);
+  if (!order) return { ...step(s), order_state: 'missing', escalation_reason: 'missing_order_state' };
+  if (order.owner !== undefined && order.owner !== s.user_id) return { ...step(s), order_state: 'unknown', escalation_reason: 'order_access_denied' };
+  return { ...step(s), order_state: order.state };
+};
+const classifyOutcome = (s: S) => ({ ...step(s), outcome: ['missing', 'unknown', ''].includes(s.order_state ?? '') ? 'escalate' : 'answer' });
+const composeAnswer = async (s: S) => {
+    const vars: Record<string, string> = {
+      query: s.query,
+      region: s.region,
+      order_state: s.order_state,
+      policy_document_ids: (s.policy_document_ids ?? []).join(', '),
+      memory_record_types: (s.memory_record_types ?? []).join(', '),
+    };
+    const user = USER.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => vars[name] ?? '');
+    const message = await model.invoke([
+      { role: 'system', content: SYSTEM },
+      { role: 'user', content: user },
+    ]);
+    return {
+      ...step(s),
+      answer: message.text,
+      capture_mode: 'metadata_only',
+      capture_policy_version: 'capture-policy-1',
+      prompt_name: 'order-status-answer',
+      prompt_version: 1,
+      prompt_label: 'production',
+      prompt_source: 'langfuse',
+    };
+};
+const escalate = (s: S) => ({ ...step(s), outcome: 'escalated', answer: 'I could not confirm the status of this order.' });
+const route = (s: S) => (s.outcome === 'answer' ? 'answer' : 'escalate');
+
+/** The service's shape: six nodes, five executed per answered request. */
+function sixNodeGraph() {
+  return new StateGraph(State)
+    .addNode('retrieve_policy', retrievePolicy)
+    .addNode('read_memory', readMemory)
+    .addNode('fetch_order', fetchOrder)
+    .addNode('classify_outcome', classifyOutcome)
+    .addNode('compose_answer', composeAnswer)
+    .addNode('escalate', escalate)
+    .addEdge(START, 'retrieve_policy')
+    .addEdge('retrieve_policy', 'read_memory')
+    .addEdge('read_memory', 'fetch_order')
+    .addEdge('fetch_order', 'classify_outcome')
+    .addConditionalEdges('classify_outcome', route, { answer: 'compose_answer', escalate: 'escalate' })
+    .addEdge('compose_answer', END)
+    .addEdge('escalate', END)
+    .compile({ name: 'order-status' });
+}
+
+/**
+ * BARE_GRAPH_NODES=2 (the `--compare` variant `bare-langgraph-2-nodes`): the same steps and the
+ * same routing, but the four context steps run inside ONE graph node, so two nodes execute per
+ * request. Measures what grouping steps into fewer LangGraph nodes is worth.
+ */
+function twoNodeGraph() {
+  const gather = (s: S) => {
+    let state = s;
+    let update: Partial<S> = {};
+    for (const fn of [retrievePolicy, readMemory, fetchOrder, classifyOutcome]) {
+      const part = fn(state);
+      update = { ...update, ...part };
+      state = { ...state, ...part };
+    }
+    return update;
+  };
+  return new StateGraph(State)
+    .addNode('gather_context', gather)
+    .addNode('compose_answer', composeAnswer)
+    .addNode('escalate', escalate)
+    .addEdge(START, 'gather_context')
+    .addConditionalEdges('gather_context', route, { answer: 'compose_answer', escalate: 'escalate' })
+    .addEdge('compose_answer', END)
+    .addEdge('escalate', END)
+    .compile({ name: 'order-status' });
+}
+
+const graph = process.env.BARE_GRAPH_NODES === '2' ? twoNodeGraph() : sixNodeGraph();
+
+interface Body {
+  query: string;
+  order_reference: string;
+  region: string;
+  user_id: string;
+  conversation_id?: string;
+}
+
+const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+
+app.get('/healthz', async () => ({ status: 'ok' }));
+
+app.post('/order-status', async (request) => {
+  const body = request.body as Body;
+  const conversationId = body.conversation_id ?? `conv_${randomBytes(16).toString('hex')}`;
+  const state = await graph.invoke(
+    {
+      query: body.query,
+      conversation_id: conversationId,
+      user_id: body.user_id,
+      order_reference: body.order_reference,
+      region: body.region,
+      prompt_label: 'production',
+      iterations: 0,
+    },
+    { recursionLimit: 10 },
+  );
+  return {
+    outcome: state.outcome,
+    answer: state.answer,
+    conversation_id: conversationId,
+    ...(state.prompt_name
+      ? { prompt: { name: state.prompt_name, version: state.prompt_version, label: state.prompt_label, source: state.prompt_source } }
+      : {}),
+  };
+});
+
+// Default listen backlog (511), like src/server.ts, so connection bursts are handled alike.
+await app.listen({ host, port });
+process.stdout.write(`listening http://${host}:${port}\n`);
+
+const stop = () => {
+  app.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
