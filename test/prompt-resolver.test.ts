@@ -138,6 +138,20 @@ describe('prompt resolver cache', () => {
     expect(second.template.version).toBe(1);
   });
 
+  it('does not storm a failing Langfuse: background retries back off after a failure', async () => {
+    const { source, resolver, advance } = setup();
+    await resolver.resolve('production');
+    source.mode = 'timeout';
+    advance(61);
+    await resolver.resolve('production');
+    await flush();
+    for (let i = 0; i < 100; i += 1) expect((await resolver.resolve('production')).source).toBe('cache');
+    expect(source.fetches).toBe(2); // the warm fetch and one failed refresh
+    advance(6); // past the back-off: one more attempt
+    await resolver.resolve('production');
+    expect(source.fetches).toBe(3);
+  });
+
   it('fails closed once the template is stale past PROMPT_MAX_STALE_SECONDS, then recovers without restart', async () => {
     const { source, resolver, advance } = setup({ ttl: 60, maxStale: 120 });
     await resolver.resolve('production');

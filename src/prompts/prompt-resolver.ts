@@ -47,12 +47,16 @@ export class PromptResolver {
   private readonly refreshAheadMs: number;
   private timer: NodeJS.Timeout | undefined;
   private fetches = 0;
+  /** When each label's last fetch failed: background retries back off from it. */
+  private readonly failedAt = new Map<string, number>();
+  private readonly retryBackoffMs: number;
 
   constructor(private readonly options: PromptResolverOptions) {
     this.source = options.source;
     this.ttlMs = options.ttlSeconds * 1000;
     this.maxStaleMs = options.maxStaleSeconds * 1000;
     this.refreshAheadMs = this.ttlMs * (options.refreshAheadRatio ?? 0.8);
+    this.retryBackoffMs = Math.min(5_000, this.ttlMs / 4);
   }
 
   get sourceKind(): 'langfuse' | 'local' {
@@ -145,8 +149,12 @@ export class PromptResolver {
     return this.options.clock.now() - entry.fetchedAt;
   }
 
+  /** At most one refresh in flight, and none sooner than the back-off after a failure (no retry storm). */
   private refreshInBackground(label: string): void {
-    if (!this.inflight.has(label)) this.fetch(label).catch(() => undefined);
+    if (this.inflight.has(label)) return;
+    const failed = this.failedAt.get(label);
+    if (failed !== undefined && this.options.clock.now() - failed < this.retryBackoffMs) return;
+    this.fetch(label).catch(() => undefined);
   }
 
   /** Single flight per label; updates the cache on success, records the error class on failure. */
@@ -158,6 +166,7 @@ export class PromptResolver {
       .then(
         (template) => {
           this.entries.set(label, { template, fetchedAt: this.options.clock.now() });
+          if (this.failedAt.delete(label)) this.options.logger.info({ label }, 'prompt fetch recovered');
           return template;
         },
         (error: unknown) => {
@@ -169,7 +178,9 @@ export class PromptResolver {
           } else if (entry) {
             entry.lastErrorType = type;
           }
-          this.options.logger.warn({ label, errorType: type }, 'prompt fetch failed');
+          // Logged once per outage (and once on recovery), not per attempt.
+          if (!this.failedAt.has(label)) this.options.logger.warn({ label, errorType: type }, 'prompt fetch failing');
+          this.failedAt.set(label, this.options.clock.now());
           throw error;
         },
       )
