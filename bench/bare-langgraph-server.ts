@@ -12,46 +12,26 @@
  *  - NOT included, on purpose: OpenTelemetry (no SDK loaded at all), the prompt resolver/Langfuse
  *    client, zod request/response validation, helmet/rate-limit/in-flight hooks, retries/budgets.
  *    The prompt is a constant template filled with String.replace.
- *  - Self-contained (imports no src/ module), so the baseline stays the same across commits.
+ *  - Imports only the state schema from src/ (so the channel cost is the same by construction);
+ *    everything else is self-contained.
  *
  *   HOST=127.0.0.1 PORT=3401 OPENAI_BASE_URL=http://127.0.0.1:3200/v1 OPENAI_API_KEY=k \
  *     node --import tsx bench/bare-langgraph-server.ts
  * prints `listening http://127.0.0.1:3401`.
  */
 import { randomBytes } from 'node:crypto';
-import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
+import { END, START, StateGraph } from '@langchain/langgraph';
 import { ChatOpenAI } from '@langchain/openai';
 import Fastify from 'fastify';
+import { AgentState } from '../src/agent/state.js';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 3401);
 const api = process.env.OPENAI_API ?? 'responses';
 
-// Same channels as src/agent/state.ts, each with a default like there (an unset LastValue channel
-// is read by throwing EmptyChannelError; LangGraph's per-step cost grows with the channel count).
-const text = () => Annotation<string>({ reducer: (_, next) => next, default: () => '' });
-const list = () => Annotation<string[]>({ reducer: (_, next) => next, default: () => [] });
-const count = () => Annotation<number>({ reducer: (_, next) => next, default: () => 0 });
-const State = Annotation.Root({
-  query: text(),
-  conversation_id: text(),
-  user_id: text(),
-  order_reference: text(),
-  region: text(),
-  policy_document_ids: list(),
-  memory_record_types: list(),
-  order_state: text(),
-  answer: text(),
-  outcome: text(),
-  escalation_reason: text(),
-  iterations: count(),
-  prompt_name: text(),
-  prompt_version: count(),
-  prompt_label: text(),
-  prompt_source: text(),
-  capture_mode: text(),
-  capture_policy_version: text(),
-});
+// The service's own state schema (same channels, same defaults): the baseline must pay the same
+// per-channel LangGraph cost, and a copy drifted once already.
+const State = AgentState;
 type S = typeof State.State;
 
 const ORDERS = new Map<string, { state: string; owner?: string }>([
