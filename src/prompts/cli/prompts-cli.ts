@@ -17,7 +17,8 @@ export const USAGE = `usage: npm run prompts -- <command> [options]
 
 commands:
   seed                            create the versions of prompts/order-status-answer.json missing in
-                                  Langfuse and put its labels in place (idempotent; refuses on divergence)
+                                  Langfuse with their labels; add labels no version holds (idempotent;
+                                  never moves a deployed label; refuses on divergence)
   list                            one line per version: v<N>  <labels>  <commit message>
   show [--label L | --version N]  one version's labels, config and messages (default: --label production)
   promote --version N --label L   move label L to version N
