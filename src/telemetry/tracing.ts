@@ -14,7 +14,6 @@ export interface Telemetry {
   readonly enabled: boolean;
   readonly tracer: Tracer;
   readonly stats: ExportStats;
-  forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -53,7 +52,7 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
   if (settings.telemetry.disabled) {
     logger.warn('OTEL_SDK_DISABLED=true: no spans are recorded or exported');
     const stats = { exportedSpans: 0, failedSpans: 0, droppedSpans: 0 };
-    return { enabled: false, tracer: trace.getTracer(TRACER_NAME), stats, forceFlush: async () => {}, shutdown: async () => {} };
+    return { enabled: false, tracer: trace.getTracer(TRACER_NAME), stats, shutdown: async () => {} };
   }
   const stats: ExportStats = { exportedSpans: 0, failedSpans: 0, droppedSpans: 0 };
   routeDiagnostics(logger, stats);
@@ -77,7 +76,6 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
     enabled: true,
     tracer: trace.getTracer(TRACER_NAME, settings.service.agentVersion),
     stats,
-    forceFlush: () => exporting.forceFlush(),
     shutdown: async () => {
       try {
         await sdk.shutdown();
