@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
+import { serveBaseline } from './lib/serve.js';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 3400);
@@ -31,15 +32,4 @@ app.post('/order-status', async (request) => {
   };
 });
 
-// Default listen backlog (511), like src/server.ts, so connection bursts are handled alike.
-await app.listen({ host, port });
-process.stdout.write(`listening http://${host}:${port}\n`);
-
-const stop = () => {
-  app.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+await serveBaseline(app, host, port);

@@ -46,7 +46,7 @@ const value = { ok: true };
 await timeLoop(() => Promise.resolve(value));
 
 // fetchCount is the resolver's own counter; the driver also counts fetches at the Langfuse stand-in.
-const fetchCount = () => (prompts as unknown as { fetchCount?: number }).fetchCount ?? Number.NaN;
+const fetchCount = () => prompts.fetchCount;
 const fetchesBefore = fetchCount();
 const runs: number[] = [];
 const floor: number[] = [];
