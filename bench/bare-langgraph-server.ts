@@ -95,8 +95,8 @@ const composeAnswer = async (s: S) => {
 const escalate = (s: S) => ({ ...step(s), outcome: 'escalated', answer: 'I could not confirm the status of this order.' });
 const route = (s: S) => (s.outcome === 'answer' ? 'answer' : 'escalate');
 
-/** The service's shape: six nodes, five executed per answered request. */
-function sixNodeGraph() {
+/** GRAPH_LAYOUT=per-step: one graph node per step, five executed per answered request. */
+function perStepGraph() {
   return new StateGraph(State)
     .addNode('retrieve_policy', retrievePolicy)
     .addNode('read_memory', readMemory)
@@ -115,11 +115,11 @@ function sixNodeGraph() {
 }
 
 /**
- * BARE_GRAPH_NODES=2 (the `--compare` variant `bare-langgraph-2-nodes`): the same steps and the
- * same routing, but the four context steps run inside ONE graph node, so two nodes execute per
- * request. Measures what grouping steps into fewer LangGraph nodes is worth.
+ * The default, like the service's default `grouped` layout (src/agent/graph-layout.ts): the same
+ * steps and routing, but the four context steps run inside ONE graph node, so two nodes execute
+ * per request.
  */
-function twoNodeGraph() {
+function groupedGraph() {
   const gather = (s: S) => {
     let state = s;
     let update: Partial<S> = {};
@@ -131,17 +131,18 @@ function twoNodeGraph() {
     return update;
   };
   return new StateGraph(State)
-    .addNode('gather_context', gather)
+    .addNode('gather_and_classify', gather)
     .addNode('compose_answer', composeAnswer)
     .addNode('escalate', escalate)
-    .addEdge(START, 'gather_context')
-    .addConditionalEdges('gather_context', route, { answer: 'compose_answer', escalate: 'escalate' })
+    .addEdge(START, 'gather_and_classify')
+    .addConditionalEdges('gather_and_classify', route, { answer: 'compose_answer', escalate: 'escalate' })
     .addEdge('compose_answer', END)
     .addEdge('escalate', END)
     .compile({ name: 'order-status' });
 }
 
-const graph = process.env.BARE_GRAPH_NODES === '2' ? twoNodeGraph() : sixNodeGraph();
+// Same variable and values as the service, so a variant sets both alike.
+const graph = process.env.GRAPH_LAYOUT === 'per-step' ? perStepGraph() : groupedGraph();
 
 interface Body {
   query: string;

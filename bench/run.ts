@@ -41,7 +41,7 @@ const LANGFUSE_PROBE_DELAY_MS = 1_000;
 // ---------------------------------------------------------------------------
 
 /** Extra variants for the overhead section, measured in the same interleaved rounds (not in the targets). */
-const COMPARE_VARIANTS = ['two-node-graph', 'sampler-off', 'semi-space-32'] as const;
+const COMPARE_VARIANTS = ['per-step-graph', 'sampler-off', 'semi-space-32'] as const;
 type CompareVariant = (typeof COMPARE_VARIANTS)[number];
 
 interface Config {
@@ -301,6 +301,7 @@ function serviceEnv(openaiUrl: string, traced: boolean, extra: Record<string, st
     LOG_LEVEL: 'warn',
     RATE_LIMIT_PER_MINUTE: '0',
     MAX_CONCURRENT_REQUESTS: '10000',
+    GRAPH_LAYOUT: 'grouped',
     ...extra,
   };
 }
@@ -511,7 +512,11 @@ async function sectionZeroMs(results: Record<string, unknown>, report: string[])
   const wantTracing = cfg.only.has('tracing');
   const plan: { name: string; kind: Kind; traced: boolean; env?: Record<string, string>; flags?: string[] }[] = [];
   if (wantOverhead) plan.push({ name: 'bare-fastify', kind: 'bare-fastify', traced: false }, { name: 'bare-langgraph', kind: 'bare-langgraph', traced: false });
-  if (cfg.compare.includes('two-node-graph')) plan.push({ name: 'bare-langgraph-2-nodes', kind: 'bare-langgraph', traced: false, env: { BARE_GRAPH_NODES: '2' } });
+  // one LangGraph node per step (5 per run instead of 2), for the baseline and the service alike
+  if (cfg.compare.includes('per-step-graph')) {
+    plan.push({ name: 'bare-langgraph-per-step', kind: 'bare-langgraph', traced: false, env: { GRAPH_LAYOUT: 'per-step' } });
+    plan.push({ name: 'service-tracing-on-per-step', kind: 'service', traced: true, env: { GRAPH_LAYOUT: 'per-step' } });
+  }
   if (wantTracing) plan.push({ name: 'service-tracing-off', kind: 'service', traced: false });
   // SDK on, every span non-recording: the cost of the instrumentation plumbing without span data or export
   if (cfg.compare.includes('sampler-off')) plan.push({ name: 'service-sampler-off', kind: 'service', traced: false, env: { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_SAMPLER: 'always_off' } });

@@ -82,6 +82,7 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     memory: new MemoryStore(),
     capture: new CapturePolicy(settings.service.captureMode),
     budget: settings.budget,
+    graphLayout: settings.graphLayout,
     agentVersion: settings.service.agentVersion,
     ...overrides.deps,
   };

@@ -2,6 +2,7 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ExecutionBudget } from '../src/agent/budget.js';
+import { GRAPH_LAYOUTS, GROUPED_CONTEXT_NODE, type GraphLayout } from '../src/agent/graph-layout.js';
 import { OfflineAnswerModel } from '../src/model/offline-model.js';
 import { createRuntime } from '../src/runtime.js';
 import type { AnswerModel } from '../src/model/answer-model.js';
@@ -14,9 +15,11 @@ const tracing = testTracing();
 beforeEach(() => tracing.reset());
 
 /** A fresh runtime (fresh compiled graph) per test, as the LangGraph testing guide advises. */
-function freshRuntime(model: AnswerModel = new OfflineAnswerModel()) {
-  return createRuntime(testSettings(), silentLogger, tracing.tracer, { model });
+function freshRuntime(model: AnswerModel = new OfflineAnswerModel(), layout: GraphLayout = 'grouped') {
+  return createRuntime(testSettings({ GRAPH_LAYOUT: layout }), silentLogger, tracing.tracer, { model });
 }
+
+const runScope = () => ({ configurable: { run: { budget: new ExecutionBudget({ maxIterations: 8, maxModelCalls: 2 }), mustFetchPrompt: false } } });
 
 const input = (overrides: Record<string, string> = {}) => ({
   query: 'Where is my order?',
@@ -51,9 +54,9 @@ function assertShape(spans: ReadableSpan[], shape: readonly (readonly [string, s
   }
 }
 
-describe('order-status graph', () => {
+describe.each(GRAPH_LAYOUTS)('order-status graph, %s layout', (layout) => {
   it('answers a readable order with the SPEC trace shape in one trace', async () => {
-    const runtime = freshRuntime();
+    const runtime = freshRuntime(undefined, layout);
     await runtime.prompts.warm(['production']);
     const { state, traceId } = await runtime.agent.run(input());
 
@@ -68,7 +71,7 @@ describe('order-status graph', () => {
   });
 
   it('counts iterations from 0 and lists updated field names, never values', async () => {
-    const runtime = freshRuntime();
+    const runtime = freshRuntime(undefined, layout);
     await runtime.agent.run(input());
     const spans = tracing.spans();
     const order = ['retrieve_policy', 'read_memory', 'fetch_order', 'classify_outcome', 'compose_answer'];
@@ -104,7 +107,7 @@ describe('order-status graph', () => {
 
   it('escalates a missing order without calling the model', async () => {
     const { calls, model } = recordingModel();
-    const { state } = await freshRuntime(model).agent.run(input({ order_reference: 'ORDER-404' }));
+    const { state } = await freshRuntime(model, layout).agent.run(input({ order_reference: 'ORDER-404' }));
     expect(state.outcome).toBe('escalated');
     expect(calls).toHaveLength(0);
     const spans = tracing.spans();
@@ -135,15 +138,50 @@ describe('order-status graph', () => {
     expect(state.answer).toContain('in transit');
   });
 
-  it('nodes run alone through the compiled graph', async () => {
-    const runtime = freshRuntime();
-    const node = runtime.agent.graph.nodes['fetch_order'];
-    const update = await node.invoke(
-      { ...input({ order_reference: 'ORDER-404' }), iterations: 3 } as typeof AgentState.State,
-      { configurable: { run: { budget: new ExecutionBudget({ maxIterations: 8, maxModelCalls: 2 }), mustFetchPrompt: false } } },
-    );
+  it('stops at the execution budget in the middle of the context steps', async () => {
+    const runtime = createRuntime(testSettings({ MAX_AGENT_ITERATIONS: '2', GRAPH_LAYOUT: layout }), silentLogger, tracing.tracer);
+    const { state } = await runtime.agent.run(input());
+    expect(state.outcome).toBe('budget_stopped');
+    // The third step's span records the stop; its tool never runs.
+    const spans = tracing.spans();
+    expect(spanNamed(spans, 'workflow.node fetch_order').status.code).toBe(SpanStatusCode.ERROR);
+    expect(spans.map((s) => s.name)).not.toContain('execute_tool fetch_order_status');
+  });
+});
+
+describe('graph layouts', () => {
+  const executedNodes = async (layout: GraphLayout) => {
+    const graph = freshRuntime(undefined, layout).agent.graph;
+    const updates = [];
+    for await (const update of await graph.stream({ ...input(), iterations: 0 }, { ...runScope(), streamMode: 'updates' })) updates.push(...Object.keys(update));
+    return updates;
+  };
+
+  it('grouped runs the four context steps in one LangGraph node (2 nodes per run instead of 5)', async () => {
+    expect(await executedNodes('grouped')).toEqual([GROUPED_CONTEXT_NODE, 'compose_answer']);
+    expect(await executedNodes('per-step')).toEqual(['retrieve_policy', 'read_memory', 'fetch_order', 'classify_outcome', 'compose_answer']);
+  });
+
+  it('a step runs alone through the compiled per-step graph', async () => {
+    const nodes = freshRuntime(undefined, 'per-step').agent.graph.nodes as Record<string, { invoke: (s: unknown, c: unknown) => Promise<unknown> }>;
+    const update = await nodes['fetch_order']!.invoke({ ...input({ order_reference: 'ORDER-404' }), iterations: 3 } as typeof AgentState.State, runScope());
     expect(update).toMatchObject({ order_state: 'missing', iterations: 4 });
   });
+
+  it('the grouped node returns the merged update of its steps', async () => {
+    const nodes = freshRuntime().agent.graph.nodes as Record<string, { invoke: (s: unknown, c: unknown) => Promise<unknown> }>;
+    const update = await nodes[GROUPED_CONTEXT_NODE]!.invoke({ ...input({ order_reference: 'ORDER-404' }), iterations: 0 } as typeof AgentState.State, runScope());
+    expect(update).toMatchObject({
+      policy_document_ids: ['policy-eu-shipping-v14', 'policy-eu-escalation-v3'],
+      memory_record_types: ['support_preference'],
+      order_state: 'missing',
+      outcome: 'escalate',
+      iterations: 4,
+    });
+  });
+});
+
+describe('execution budget', () => {
 
   it('stops at the execution budget with a bounded outcome on the root span', async () => {
     const runtime = createRuntime(testSettings({ MAX_AGENT_ITERATIONS: '2' }), silentLogger, tracing.tracer);

@@ -7,6 +7,7 @@ import type { ModelCallDeps } from '../model/model-call.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
 import type { CapturePolicy } from '../telemetry/capture-policy.js';
 import type { BudgetLimits, ExecutionBudget } from './budget.js';
+import type { GraphLayout } from './graph-layout.js';
 
 /** Everything the graph needs, injected once when the graph is built. */
 export interface AgentDeps {
@@ -21,6 +22,7 @@ export interface AgentDeps {
   memory: MemoryStore;
   capture: CapturePolicy;
   budget: BudgetLimits;
+  graphLayout: GraphLayout;
   agentVersion: string;
 }
 

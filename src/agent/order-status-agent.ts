@@ -25,7 +25,7 @@ export class OrderStatusAgent {
   readonly graph: OrderStatusGraph;
 
   constructor(private readonly deps: AgentDeps) {
-    this.graph = buildOrderStatusGraph(deps);
+    this.graph = buildOrderStatusGraph(deps, deps.graphLayout);
   }
 
   run(input: AgentInput, options: RunOptions = {}): Promise<AgentRun> {

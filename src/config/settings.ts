@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { GRAPH_LAYOUTS, type GraphLayout } from '../agent/graph-layout.js';
 
 /** Raised when configuration is invalid; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -85,6 +86,7 @@ const envSchema = z.object({
   SHUTDOWN_GRACE_MS: positiveInt(10_000),
   MAX_AGENT_ITERATIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(8)),
   MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
+  GRAPH_LAYOUT: z.preprocess(emptyToUndefined, z.enum(GRAPH_LAYOUTS).default('grouped')),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -138,6 +140,8 @@ export interface Settings {
   };
   /** Per-run execution budget (book ch 17): graph steps and model calls. */
   budget: { maxIterations: number; maxModelCalls: number };
+  /** How the SPEC's steps map onto LangGraph nodes (src/agent/graph-layout.ts). */
+  graphLayout: GraphLayout;
 }
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
@@ -223,6 +227,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     },
     budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },
+    graphLayout: e.GRAPH_LAYOUT,
   };
 }
 
