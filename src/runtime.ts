@@ -9,6 +9,7 @@ import { OrderStatusTool } from './domain/orders.js';
 import { PolicyRetriever } from './domain/policies.js';
 import type { AnswerModel } from './model/answer-model.js';
 import { OfflineAnswerModel } from './model/offline-model.js';
+import { createNodeHttpFetch } from './model/node-http-fetch.js';
 import { OpenAiAnswerModel } from './model/openai-model.js';
 import { LangfusePromptSource } from './prompts/langfuse-prompt-source.js';
 import { LocalPromptSource } from './prompts/local-prompt-source.js';
@@ -45,7 +46,13 @@ export function createPromptSource(settings: Settings): PromptSource {
 export function createModel(settings: Settings): AnswerModel {
   const { openai } = settings;
   if (openai.offline || !openai.apiKey) return new OfflineAnswerModel();
-  return new OpenAiAnswerModel({ apiKey: openai.apiKey, baseUrl: openai.baseUrl, api: openai.api, attemptTimeoutMs: openai.attemptTimeoutMs });
+  return new OpenAiAnswerModel({
+    apiKey: openai.apiKey,
+    baseUrl: openai.baseUrl,
+    api: openai.api,
+    attemptTimeoutMs: openai.attemptTimeoutMs,
+    ...(openai.httpClient === 'node-http' ? { fetch: createNodeHttpFetch() } : {}),
+  });
 }
 
 /** Composition root: settings → prompt resolver, model, domain stand-ins → the agent (graph compiled once). */

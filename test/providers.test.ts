@@ -91,6 +91,14 @@ describe('with Langfuse and OpenAI configured', () => {
     expect(span.attributes).not.toHaveProperty('app.openai.store');
   });
 
+  it.each(['node-http', 'fetch'])('answers through either HTTP client under the SDK (OPENAI_HTTP_CLIENT=%s)', async (client) => {
+    const { app } = await build({ env: env({ OPENAI_HTTP_CLIENT: client }) });
+    const res = await app.inject(post());
+    expect(res.statusCode).toBe(200);
+    expect(res.json().answer).toBe('Your order is being processed.');
+    expect(openai.requests.find((r) => r.path === '/v1/responses')?.headers.authorization).toBe('Bearer sk-test');
+  });
+
   it('pulls the A/B label version: prod-b is version 2', async () => {
     const { app } = await build({ env: env({ PROMPT_EXPERIMENT: 'prod-a=1,prod-b=1' }) });
     const a = await app.inject(post({ ...body, user_id: 'usr_prompt_ab_00' }));

@@ -49,6 +49,7 @@ const envSchema = z.object({
   OPENAI_MODEL: z.preprocess(emptyToUndefined, z.string().default('gpt-4o-mini')),
   OPENAI_BASE_URL: url,
   OPENAI_API: z.preprocess(emptyToUndefined, z.enum(['responses', 'chat_completions']).default('responses')),
+  OPENAI_HTTP_CLIENT: z.preprocess(emptyToUndefined, z.enum(['node-http', 'fetch']).default('node-http')),
   OPENAI_TIMEOUT_MS: positiveInt(30_000),
   OPENAI_MAX_RETRIES: nonNegativeInt(2),
   OPENAI_REQUEST_TIMEOUT_MS: positiveInt(60_000),
@@ -100,6 +101,8 @@ export interface Settings {
     model: string;
     baseUrl: string | undefined;
     api: 'responses' | 'chat_completions';
+    /** `node-http`: keep-alive node:http client (src/model/node-http-fetch.ts); `fetch`: the global fetch. */
+    httpClient: 'node-http' | 'fetch';
     attemptTimeoutMs: number;
     requestTimeoutMs: number;
     maxRetries: number;
@@ -189,6 +192,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       model: e.OPENAI_API_KEY ? e.OPENAI_MODEL : 'offline',
       baseUrl: e.OPENAI_BASE_URL,
       api: e.OPENAI_API,
+      httpClient: e.OPENAI_HTTP_CLIENT,
       attemptTimeoutMs: e.OPENAI_TIMEOUT_MS,
       requestTimeoutMs: e.OPENAI_REQUEST_TIMEOUT_MS,
       maxRetries: e.OPENAI_MAX_RETRIES,

@@ -1,14 +1,15 @@
 import type { AIMessage } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
 import type { AnswerModel, ModelApi, ModelRequest, ModelResult } from './answer-model.js';
+import type { FetchFunction } from './node-http-fetch.js';
 
 export interface OpenAiModelOptions {
   apiKey: string;
   baseUrl?: string;
   api: ModelApi;
   attemptTimeoutMs: number;
-  /** Optional custom fetch (e.g. a keep-alive HTTP client); defaults to the global fetch. */
-  fetch?: typeof fetch;
+  /** Optional custom fetch (e.g. node-http-fetch.ts); defaults to the global fetch. */
+  fetch?: FetchFunction;
 }
 
 /**
