@@ -1,6 +1,7 @@
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { AgentDeps } from './agent/agent-deps.js';
+import { useLightweightRunContext } from './agent/langchain-run-context.js';
 import { OrderStatusAgent } from './agent/order-status-agent.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Settings } from './config/settings.js';
@@ -57,6 +58,9 @@ export function createModel(settings: Settings): AnswerModel {
 
 /** Composition root: settings → prompt resolver, model, domain stand-ins → the agent (graph compiled once). */
 export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer, overrides: RuntimeOverrides = {}): Runtime {
+  if (useLightweightRunContext() === 'langsmith') {
+    logger.info('LangSmith tracing is on: LangChain keeps a RunTree per graph step (more CPU per request)');
+  }
   const prompts = new PromptResolver({
     promptName: PROMPT_NAME,
     source: overrides.promptSource ?? createPromptSource(settings),
