@@ -1,6 +1,6 @@
 /**
- * Baseline (b): a bare compiled LangGraph graph with the SAME six nodes, state channels and
- * routing as the service (retrieve_policy → read_memory → fetch_order → classify_outcome →
+ * Baseline (b): a bare compiled LangGraph graph with the SAME steps, state channels and routing as
+ * the service (retrieve_policy → read_memory → fetch_order → classify_outcome →
  * compose_answer | escalate), invoked directly from a Fastify route.
  *
  * Decisions (see bench/README.md):
@@ -9,11 +9,16 @@
  *    ChatOpenAI (Responses API, store=false, no retries) against the same OpenAI stand-in. So the
  *    5 s-model concurrency comparison exercises the same outbound HTTP path and the 0 ms
  *    comparison includes the same model-client cost.
+ *  - The same framework setup as the service: its graph layout (GRAPH_LAYOUT), its LangChain run
+ *    context and its HTTP client under ChatOpenAI (OPENAI_HTTP_CLIENT). The ratio then measures
+ *    what our own code adds, not how we use the framework. BARE_STOCK=1 (the `--compare stock`
+ *    variant) is the straightforward build instead: one node per step, the global fetch and
+ *    LangChain's default RunTree per step.
  *  - NOT included, on purpose: OpenTelemetry (no SDK loaded at all), the prompt resolver/Langfuse
  *    client, zod request/response validation, helmet/rate-limit/in-flight hooks, retries/budgets.
  *    The prompt is a constant template filled with String.replace.
- *  - Imports only the state schema from src/ (so the channel cost is the same by construction);
- *    everything else is self-contained.
+ *  - Imports from src/ only the state schema and those framework settings, so the channel cost
+ *    and the setup are the same by construction.
  *
  *   HOST=127.0.0.1 PORT=3401 OPENAI_BASE_URL=http://127.0.0.1:3200/v1 OPENAI_API_KEY=k \
  *     node --import tsx bench/bare-langgraph-server.ts
@@ -24,11 +29,16 @@ import { END, START, StateGraph } from '@langchain/langgraph';
 import { ChatOpenAI } from '@langchain/openai';
 import Fastify from 'fastify';
 import { serveBaseline } from './lib/serve.js';
+import { useLightweightRunContext } from '../src/agent/langchain-run-context.js';
 import { AgentState } from '../src/agent/state.js';
+import { createNodeHttpFetch } from '../src/model/node-http-fetch.js';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 3401);
 const api = process.env.OPENAI_API ?? 'responses';
+const stock = process.env.BARE_STOCK === '1';
+if (!stock) useLightweightRunContext();
+const nodeHttpFetch = !stock && (process.env.OPENAI_HTTP_CLIENT ?? 'node-http') === 'node-http' ? createNodeHttpFetch() : undefined;
 
 // The service's own state schema (same channels, same defaults): the baseline must pay the same
 // per-channel LangGraph cost, and a copy drifted once already.
@@ -54,7 +64,7 @@ const model = new ChatOpenAI({
   maxRetries: 0,
   useResponsesApi: api === 'responses',
   zdrEnabled: api === 'responses',
-  configuration: { baseURL: process.env.OPENAI_BASE_URL, maxRetries: 0 },
+  configuration: { baseURL: process.env.OPENAI_BASE_URL, maxRetries: 0, ...(nodeHttpFetch ? { fetch: nodeHttpFetch } : {}) },
 });
 
 const step = (s: S) => ({ iterations: (s.iterations ?? 0) + 1 });
@@ -142,7 +152,7 @@ function groupedGraph() {
 }
 
 // Same variable and values as the service, so a variant sets both alike.
-const graph = process.env.GRAPH_LAYOUT === 'per-step' ? perStepGraph() : groupedGraph();
+const graph = stock || process.env.GRAPH_LAYOUT === 'per-step' ? perStepGraph() : groupedGraph();
 
 interface Body {
   query: string;

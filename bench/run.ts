@@ -41,7 +41,7 @@ const LANGFUSE_PROBE_DELAY_MS = 1_000;
 // ---------------------------------------------------------------------------
 
 /** Extra variants for the overhead section, measured in the same interleaved rounds (not in the targets). */
-const COMPARE_VARIANTS = ['per-step-graph', 'sampler-off', 'semi-space-32'] as const;
+const COMPARE_VARIANTS = ['stock', 'per-step-graph', 'sampler-off', 'semi-space-32'] as const;
 type CompareVariant = (typeof COMPARE_VARIANTS)[number];
 
 interface Config {
@@ -302,6 +302,7 @@ function serviceEnv(openaiUrl: string, traced: boolean, extra: Record<string, st
     RATE_LIMIT_PER_MINUTE: '0',
     MAX_CONCURRENT_REQUESTS: '10000',
     GRAPH_LAYOUT: 'grouped',
+    OPENAI_HTTP_CLIENT: 'node-http',
     ...extra,
   };
 }
@@ -512,6 +513,8 @@ async function sectionZeroMs(results: Record<string, unknown>, report: string[])
   const wantTracing = cfg.only.has('tracing');
   const plan: { name: string; kind: Kind; traced: boolean; env?: Record<string, string>; flags?: string[] }[] = [];
   if (wantOverhead) plan.push({ name: 'bare-fastify', kind: 'bare-fastify', traced: false }, { name: 'bare-langgraph', kind: 'bare-langgraph', traced: false });
+  // the straightforward build: one node per step, global fetch, a LangSmith RunTree per step
+  if (cfg.compare.includes('stock')) plan.push({ name: 'bare-langgraph-stock', kind: 'bare-langgraph', traced: false, env: { BARE_STOCK: '1' } });
   // one LangGraph node per step (5 per run instead of 2), for the baseline and the service alike
   if (cfg.compare.includes('per-step-graph')) {
     plan.push({ name: 'bare-langgraph-per-step', kind: 'bare-langgraph', traced: false, env: { GRAPH_LAYOUT: 'per-step' } });
