@@ -71,7 +71,8 @@ const envSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('http://localhost:4318')),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url,
   OTEL_BSP_SCHEDULE_DELAY: nonNegativeInt(1_000),
-  OTEL_BSP_MAX_QUEUE_SIZE: positiveInt(16_384),
+  // ~12 spans per request: room for 2,000+ runs finishing at once (the 5 s-model bench burst) before any drop
+  OTEL_BSP_MAX_QUEUE_SIZE: positiveInt(32_768),
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt(512),
   OTEL_BSP_EXPORT_TIMEOUT: positiveInt(10_000),
 
