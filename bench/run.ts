@@ -49,6 +49,8 @@ interface Config {
   compare: CompareVariant[];
   nodeBin: string;
   serverFlags: string[];
+  /** `--only profile`: profile the service with tracing `on` (default) or `off`. */
+  profileTracing: boolean;
   only: Set<Section>;
   rounds: number;
   durationSec: number;
@@ -87,7 +89,7 @@ function parseOptions(argv: readonly string[]): Config {
     process.stdout.write(readFileSync(path.join(ROOT, 'bench/README.md'), 'utf8'));
     process.exit(0);
   }
-  const known = new Set(['compare', 'node', 'server-flags', 'only', 'rounds', 'duration', 'warmup', 'connections', 'concurrency', 'soak-requests', 'soak-max-seconds', 'prompt-requests', 'model-latency-ms']);
+  const known = new Set(['compare', 'node', 'server-flags', 'profile-tracing', 'only', 'rounds', 'duration', 'warmup', 'connections', 'concurrency', 'soak-requests', 'soak-max-seconds', 'prompt-requests', 'model-latency-ms']);
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`);
   const quick = flags.has('quick');
   const num = (key: string, full: number, quickValue: number) => {
@@ -110,6 +112,7 @@ function parseOptions(argv: readonly string[]): Config {
     compare: compare as CompareVariant[],
     nodeBin: path.resolve(nodeBin),
     serverFlags: (values.get('server-flags') ?? '').split(/\s+/).filter(Boolean),
+    profileTracing: (values.get('profile-tracing') ?? 'on') !== 'off',
     only,
     rounds: num('rounds', 3, 3),
     durationSec: num('duration', 8, 3),
@@ -878,8 +881,9 @@ async function sectionProfile(results: Record<string, unknown>, report: string[]
   const dir = path.join(logDir, 'cpuprofile');
   mkdirSync(dir, { recursive: true });
   const seconds = cfg.quick ? 5 : 10;
-  const server = await startServer('service-profiled', 'service', 0, true, {}, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
-  log(`profile: warm-up ${cfg.warmupSec} s, then ${seconds} s profiled window (${cfg.connections} connections, tracing on)`);
+  const tracing = cfg.profileTracing ? 'on' : 'off';
+  const server = await startServer('service-profiled', 'service', 0, cfg.profileTracing, {}, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  log(`profile: warm-up ${cfg.warmupSec} s, then ${seconds} s profiled window (${cfg.connections} connections, tracing ${tracing})`);
   await loadgen.run({ url: server.url, connections: cfg.connections, durationSec: cfg.warmupSec, timeoutSec: 10, bodies: BODIES });
   await sleep(1_500);
   const fromUs = Number(process.hrtime.bigint() / 1000n);
@@ -901,7 +905,7 @@ async function sectionProfile(results: Record<string, unknown>, report: string[]
   if (!inside) notes.push('profile: load window is outside the profile clock range; summarised the whole profile (start-up included)');
   const summary = summariseProfile(profile, inside ? { fromUs, toUs } : undefined, 15);
   report.push(
-    `\n== Profile: service with tracing, 0 ms model, ${cfg.connections} connections, ${seconds} s window (${fmt(load.rps, 0)} req/s) ==`,
+    `\n== Profile: service with tracing ${tracing}, 0 ms model, ${cfg.connections} connections, ${seconds} s window (${fmt(load.rps, 0)} req/s) ==`,
     formatSummary(summary),
     `profile: ${path.relative(ROOT, file)} (open in Chrome DevTools > Performance, or summarise again with bench/cpuprofile-summary.ts)`,
   );
