@@ -727,7 +727,7 @@ async function sectionConcurrency(results: Record<string, unknown>, report: stri
       ]),
     ),
     `service / bare LangGraph: req/s steady ${fmtX(ratio(svc.steadyRps, bare.steadyRps))} (all ${fmtX(ratio(svc.rps, bare.rps))}), peak RSS ${fmtX(ratio(svc.peakRssMiB, bare.peakRssMiB))}`,
-    `"all" = responses / wall time of the run, including the ${conns}-connection ramp${conns > 511 ? ` (listen backlog 511 < ${conns}: SYN retries)` : ''} and the drain; ` +
+    `"all" = responses / wall time of the run, including the ${conns}-connection ramp (listen backlog 4096, capped by net.core.somaxconn) and the drain; ` +
       `"steady" = completion rate between the ${conns}th and the (N-${conns})th response; "warm" latency excludes each connection's first request.`,
   );
   check('concurrency: service 0 errors', svc.errors === 0, `${svc.errors} errors/non-2xx over ${fmtInt(svc.requests)} responses (timeouts ${svc.timeouts})`);

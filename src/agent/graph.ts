@@ -31,8 +31,9 @@ export function stepSequence(steps: readonly StepFn[]): StepFn {
 
 /**
  * START → retrieve_policy → read_memory → fetch_order → classify_outcome →
- * (compose_answer | escalate) → END. Build once per process: compiling is
- * expensive, and the compiled graph is safe to share between requests.
+ * (compose_answer | escalate) → END; `layout` maps the steps onto LangGraph nodes
+ * (graph-layout.ts). Build once per process: compiling is expensive, and the
+ * compiled graph is safe to share between requests.
  */
 export function buildOrderStatusGraph(deps: AgentDeps, layout: GraphLayout = 'grouped') {
   const step = (name: string, body: Parameters<typeof tracedNode>[2]) => tracedNode(deps.tracer, name, body);
