@@ -67,6 +67,11 @@ interface Config {
   soakMaxSec: number;
 }
 
+function onOff(value: string, option: string): boolean {
+  if (value !== 'on' && value !== 'off') throw new Error(`--${option} takes on or off`);
+  return value === 'on';
+}
+
 function parseOptions(argv: readonly string[]): Config {
   const values = new Map<string, string>();
   const flags = new Set<string>();
@@ -112,7 +117,7 @@ function parseOptions(argv: readonly string[]): Config {
     compare: compare as CompareVariant[],
     nodeBin: path.resolve(nodeBin),
     serverFlags: (values.get('server-flags') ?? '').split(/\s+/).filter(Boolean),
-    profileTracing: (values.get('profile-tracing') ?? 'on') !== 'off',
+    profileTracing: onOff(values.get('profile-tracing') ?? 'on', 'profile-tracing'),
     only,
     rounds: num('rounds', 5, 3),
     durationSec: num('duration', 8, 3),

@@ -11,7 +11,8 @@ export interface NodeHttpFetchOptions {
 
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+// (1xx never reaches the response event: informational answers are their own events, 101 is an upgrade.)
+const NULL_BODY_STATUS = new Set([204, 205, 304]);
 
 /**
  * A `fetch` for the OpenAI SDK built on node:http(s) with keep-alive agents. The global fetch
