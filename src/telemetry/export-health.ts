@@ -1,14 +1,46 @@
-import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import { diag, DiagLogLevel, TraceFlags, type Context, type DiagLogger } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 
 /** What happened to the spans this process produced. */
 export interface ExportStats {
+  /** Sampled spans handed to the exporting processor. */
+  endedSpans: number;
   exportedSpans: number;
   failedSpans: number;
   /** Dropped because the bounded queue was full (the Collector was down or slow). */
   droppedSpans: number;
+}
+
+export const emptyExportStats = (): ExportStats => ({ endedSpans: 0, exportedSpans: 0, failedSpans: 0, droppedSpans: 0 });
+
+/**
+ * Counts the sampled spans that reach the batch processor. Its "Dropped N spans" report only
+ * comes when a later span finds room in the queue, so an overflow that lasts until shutdown
+ * is never reported; at shutdown, ended − exported − failed is what it dropped.
+ */
+export class EndedSpanCounter implements SpanProcessor {
+  constructor(private readonly stats: ExportStats) {}
+
+  onStart(_span: Span, _context: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) this.stats.endedSpans += 1;
+  }
+
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** After the exporting processor has shut down: every ended span was exported, failed or dropped. */
+export function settleDroppedSpans(stats: ExportStats): void {
+  stats.droppedSpans = Math.max(stats.droppedSpans, stats.endedSpans - stats.exportedSpans - stats.failedSpans);
 }
 
 /**

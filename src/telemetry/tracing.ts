@@ -5,7 +5,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
-import { CountingExporter, routeDiagnostics, type ExportStats } from './export-health.js';
+import { CountingExporter, emptyExportStats, EndedSpanCounter, routeDiagnostics, settleDroppedSpans, type ExportStats } from './export-health.js';
 import { TraceContextSpanProcessor } from './trace-context.js';
 
 export const TRACER_NAME = 'order-status-agent';
@@ -25,9 +25,9 @@ export function serviceResource(settings: Settings) {
   });
 }
 
-/** Trace-context stamping first, then the exporting processor. Shared by the SDK and tests. */
-export function spanProcessors(exporting: SpanProcessor): SpanProcessor[] {
-  return [new TraceContextSpanProcessor(), exporting];
+/** Trace-context stamping first, then the exporting processor (and its counter). Shared by the SDK and tests. */
+export function spanProcessors(exporting: SpanProcessor, stats?: ExportStats): SpanProcessor[] {
+  return [new TraceContextSpanProcessor(), ...(stats ? [new EndedSpanCounter(stats)] : []), exporting];
 }
 
 /**
@@ -51,10 +51,10 @@ export function batchProcessor(exporter: SpanExporter, settings: Settings): Batc
 export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
   if (settings.telemetry.disabled) {
     logger.warn('OTEL_SDK_DISABLED=true: no spans are recorded or exported');
-    const stats = { exportedSpans: 0, failedSpans: 0, droppedSpans: 0 };
+    const stats = emptyExportStats();
     return { enabled: false, tracer: trace.getTracer(TRACER_NAME), stats, shutdown: async () => {} };
   }
-  const stats: ExportStats = { exportedSpans: 0, failedSpans: 0, droppedSpans: 0 };
+  const stats = emptyExportStats();
   routeDiagnostics(logger, stats);
   const exporter = new CountingExporter(
     new OTLPTraceExporter({ url: settings.telemetry.tracesEndpoint, timeoutMillis: settings.telemetry.exportTimeoutMs }),
@@ -65,7 +65,7 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
   const sdk = new NodeSDK({
     resource: serviceResource(settings),
     autoDetectResources: false,
-    spanProcessors: spanProcessors(exporting),
+    spanProcessors: spanProcessors(exporting, stats),
     // Traces only: the Collector pipeline has no metrics or logs.
     metricReaders: [],
     logRecordProcessors: [],
@@ -80,6 +80,7 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
       try {
         await sdk.shutdown();
       } finally {
+        settleDroppedSpans(stats);
         logger.info({ ...stats }, 'telemetry stopped');
       }
     },
