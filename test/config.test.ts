@@ -14,6 +14,7 @@ describe('settings', () => {
     expect(s.telemetry.serviceName).toBe('order-support-agent');
     expect(s.langfuse.baseUrl).toBe('http://localhost:3000');
     expect(s.prompts.cacheTtlSeconds).toBe(60);
+    expect(s).toMatchObject({ graphLayout: 'grouped', openai: { httpClient: 'node-http' } });
   });
 
   it('uses Langfuse when both keys are set, and the traces endpoint variable over the base one', () => {
@@ -39,6 +40,8 @@ describe('settings', () => {
     [{ DEPLOYMENT_ENVIRONMENT: 'production' }, 'OPENAI_API_KEY'],
     [{ DEPLOYMENT_ENVIRONMENT: 'production', OPENAI_API_KEY: 'k', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' }, 'SERVICE_API_KEYS'],
     [{ SERVICE_API_KEYS: 'short' }, 'SERVICE_API_KEYS'],
+    [{ GRAPH_LAYOUT: 'six-nodes' }, 'GRAPH_LAYOUT'],
+    [{ OPENAI_HTTP_CLIENT: 'axios' }, 'OPENAI_HTTP_CLIENT'],
   ])('rejects %o naming %s', (env, variable) => {
     expect(() => parseSettings(env)).toThrow(ConfigError);
     expect(() => parseSettings(env)).toThrow(variable);
