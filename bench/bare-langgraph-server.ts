@@ -17,8 +17,8 @@
  *  - NOT included, on purpose: OpenTelemetry (no SDK loaded at all), the prompt resolver/Langfuse
  *    client, zod request/response validation, helmet/rate-limit/in-flight hooks, retries/budgets.
  *    The prompt is a constant template filled with String.replace.
- *  - Imports from src/ only the state schema and those framework settings, so the channel cost
- *    and the setup are the same by construction.
+ *  - Imports from src/ only the state schema, the step grouping (stepSequence) and those framework
+ *    settings, so the channel cost and the setup are the same by construction.
  *
  *   HOST=127.0.0.1 PORT=3401 OPENAI_BASE_URL=http://127.0.0.1:3200/v1 OPENAI_API_KEY=k \
  *     node --import tsx bench/bare-langgraph-server.ts
@@ -29,6 +29,8 @@ import { END, START, StateGraph } from '@langchain/langgraph';
 import { ChatOpenAI } from '@langchain/openai';
 import Fastify from 'fastify';
 import { serveBaseline } from './lib/serve.js';
+import { stepSequence } from '../src/agent/graph.js';
+import { GROUPED_CONTEXT_NODE } from '../src/agent/graph-layout.js';
 import { useLightweightRunContext } from '../src/agent/langchain-run-context.js';
 import { AgentState } from '../src/agent/state.js';
 import { createNodeHttpFetch } from '../src/model/node-http-fetch.js';
@@ -130,22 +132,12 @@ function perStepGraph() {
  * per request.
  */
 function groupedGraph() {
-  const gather = (s: S) => {
-    let state = s;
-    let update: Partial<S> = {};
-    for (const fn of [retrievePolicy, readMemory, fetchOrder, classifyOutcome]) {
-      const part = fn(state);
-      update = { ...update, ...part };
-      state = { ...state, ...part };
-    }
-    return update;
-  };
   return new StateGraph(State)
-    .addNode('gather_and_classify', gather)
+    .addNode(GROUPED_CONTEXT_NODE, stepSequence([retrievePolicy, readMemory, fetchOrder, classifyOutcome]))
     .addNode('compose_answer', composeAnswer)
     .addNode('escalate', escalate)
-    .addEdge(START, 'gather_and_classify')
-    .addConditionalEdges('gather_and_classify', route, { answer: 'compose_answer', escalate: 'escalate' })
+    .addEdge(START, GROUPED_CONTEXT_NODE)
+    .addConditionalEdges(GROUPED_CONTEXT_NODE, route, { answer: 'compose_answer', escalate: 'escalate' })
     .addEdge('compose_answer', END)
     .addEdge('escalate', END)
     .compile({ name: 'order-status' });

@@ -10,13 +10,13 @@ import { GROUPED_CONTEXT_NODE, type GraphLayout } from './graph-layout.js';
 import { AgentState, type AgentStateType, type AgentStateUpdate } from './state.js';
 import { tracedNode } from './traced-node.js';
 
-type StepFn = (state: AgentStateType, config?: LangGraphRunnableConfig) => Promise<AgentStateUpdate>;
+type StepFn = (state: AgentStateType, config?: LangGraphRunnableConfig) => Promise<AgentStateUpdate> | AgentStateUpdate;
 
 /**
  * Runs steps one after another inside one LangGraph node. Merging updates with a spread is exact
  * because every state channel is last-value-wins (see state.ts).
  */
-export function stepSequence(steps: readonly StepFn[]): StepFn {
+export function stepSequence(steps: readonly StepFn[]): (state: AgentStateType, config?: LangGraphRunnableConfig) => Promise<AgentStateUpdate> {
   return async (state, config) => {
     let current = state;
     const merged: AgentStateUpdate = {};
