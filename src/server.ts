@@ -22,7 +22,10 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const logger = createLogger(settings.service.logLevel);
+  const logger = createLogger(settings.service.logLevel, process.stdout, {
+    format: settings.service.logFormat,
+    environment: settings.service.environment,
+  });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
   const runtime = createRuntime(settings, logger, telemetry.tracer);
