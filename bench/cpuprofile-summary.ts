@@ -33,6 +33,10 @@ export interface ProfileSummary {
   idleMs: number;
   busyMs: number;
   groups: { group: string; ms: number; pct: number }[];
+  /** Like `groups`, but time in Node internals and natives goes to the nearest library frame above it. */
+  attributed: { group: string; ms: number; pct: number }[];
+  /** Self time plus the runtime work it called, by function (top 80). */
+  attributedFunctions: { fn: string; group: string; ms: number; pct: number }[];
   top: { fn: string; group: string; ms: number; pct: number }[];
 }
 
@@ -54,6 +58,9 @@ const GROUP_RULES: [RegExp, string][] = [
   [/^node:|^internal\/|^(?![a-z]+:)[a-z_]+(\.js)?$/, 'node internals'],
 ];
 
+/** Groups that are the runtime doing work for someone else (attributed to the caller in `attributed`). */
+const RUNTIME_GROUPS: ReadonlySet<string> = new Set(['node internals', 'native/builtins (no url)', 'undici (fetch)', '(program: native, unattributed)', 'other']);
+
 export function packageGroup(frame: CallFrame): string {
   const { functionName, url } = frame;
   if (functionName === '(garbage collector)') return 'GC';
@@ -66,6 +73,10 @@ export function packageGroup(frame: CallFrame): string {
   return pkg ? `other: ${pkg[1]}` : 'other';
 }
 
+function functionLabel(frame: CallFrame): string {
+  return `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}${frame.url ? `:${frame.lineNumber + 1}` : ''}`.trim();
+}
+
 function shortUrl(url: string): string {
   const nm = url.lastIndexOf('node_modules/');
   if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
@@ -76,6 +87,22 @@ function shortUrl(url: string): string {
 
 export function summariseProfile(profile: CpuProfile, window?: { fromUs?: number; toUs?: number }, topN = 15): ProfileSummary {
   const byId = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parentOf = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+  // the nearest frame at or above a sample that is not the runtime working for someone else
+  const ownerOf = new Map<number, number>();
+  const owner = (id: number): number => {
+    const cached = ownerOf.get(id);
+    if (cached !== undefined) return cached;
+    let result = id;
+    if (RUNTIME_GROUPS.has(packageGroup((byId.get(id) as ProfileNode).callFrame))) {
+      const parent = parentOf.get(id);
+      const above = parent === undefined ? undefined : owner(parent);
+      if (above !== undefined && packageGroup((byId.get(above) as ProfileNode).callFrame) !== '(root)') result = above;
+    }
+    ownerOf.set(id, result);
+    return result;
+  };
   const selfUs = new Map<number, number>();
   let t = profile.startTime;
   const from = window?.fromUs ?? -Infinity;
@@ -95,6 +122,8 @@ export function summariseProfile(profile: CpuProfile, window?: { fromUs?: number
   }
   const byFunction = new Map<string, { group: string; us: number }>();
   const byGroup = new Map<string, number>();
+  const byAttributed = new Map<string, number>();
+  const byOwnerFunction = new Map<string, { group: string; us: number }>();
   let idle = 0;
   let sampled = 0;
   for (const [id, us] of selfUs) {
@@ -106,7 +135,14 @@ export function summariseProfile(profile: CpuProfile, window?: { fromUs?: number
       continue;
     }
     byGroup.set(group, (byGroup.get(group) ?? 0) + us);
-    const fn = `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}${frame.url ? `:${frame.lineNumber + 1}` : ''}`.trim();
+    const ownerFrame = (byId.get(owner(id)) as ProfileNode).callFrame;
+    const attributed = packageGroup(ownerFrame);
+    byAttributed.set(attributed, (byAttributed.get(attributed) ?? 0) + us);
+    const ownerFn = functionLabel(ownerFrame);
+    const owned = byOwnerFunction.get(ownerFn) ?? { group: attributed, us: 0 };
+    owned.us += us;
+    byOwnerFunction.set(ownerFn, owned);
+    const fn = functionLabel(frame);
     const entry = byFunction.get(fn) ?? { group, us: 0 };
     entry.us += us;
     byFunction.set(fn, entry);
@@ -119,6 +155,11 @@ export function summariseProfile(profile: CpuProfile, window?: { fromUs?: number
     idleMs: idle / 1000,
     busyMs: busy / 1000,
     groups: [...byGroup.entries()].sort((a, b) => b[1] - a[1]).map(([group, us]) => ({ group, ms: us / 1000, pct: pct(us) })),
+    attributed: [...byAttributed.entries()].sort((a, b) => b[1] - a[1]).map(([group, us]) => ({ group, ms: us / 1000, pct: pct(us) })),
+    attributedFunctions: [...byOwnerFunction.entries()]
+      .sort((a, b) => b[1].us - a[1].us)
+      .slice(0, 80)
+      .map(([fn, { group, us }]) => ({ fn, group, ms: us / 1000, pct: pct(us) })),
     top: [...byFunction.entries()]
       .sort((a, b) => b[1].us - a[1].us)
       .slice(0, topN)
@@ -132,6 +173,9 @@ export function formatSummary(s: ProfileSummary): string {
     '',
     'self time by package group:',
     ...s.groups.map((g) => `  ${g.pct.toFixed(1).padStart(5)}%  ${g.ms.toFixed(0).padStart(7)} ms  ${g.group}`),
+    '',
+    'the same, with Node internals and natives charged to the nearest library frame that called them:',
+    ...s.attributed.map((g) => `  ${g.pct.toFixed(1).padStart(5)}%  ${g.ms.toFixed(0).padStart(7)} ms  ${g.group}`),
     '',
     `top ${s.top.length} functions by self time:`,
     ...s.top.map((f, i) => `  ${String(i + 1).padStart(2)}. ${f.pct.toFixed(1).padStart(5)}%  [${f.group}] ${f.fn}`),

@@ -26,6 +26,27 @@ export function cpuMs(pid: number): number {
   return (ticks * 1000) / CLK_TCK;
 }
 
+/** utime + stime of a process in ms, or NaN when it is gone. */
+export function cpuMsOrNaN(pid: number): number {
+  try {
+    return cpuMs(pid);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * CPU time of the whole machine (every core, every process, other tenants included) from the
+ * first line of /proc/stat, in ms: `busyMs` = user + nice + system + irq + softirq + steal.
+ */
+export function machineCpuMs(): { busyMs: number; totalMs: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+  const total = busy + (idle ?? 0) + (iowait ?? 0);
+  return { busyMs: (busy * 1000) / CLK_TCK, totalMs: (total * 1000) / CLK_TCK };
+}
+
 /** A `Vm*` line of /proc/<pid>/status in MiB (VmRSS = now, VmHWM = peak RSS since start). */
 export function statusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -59,6 +80,11 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 /** Every process this driver started, so that a failure or Ctrl-C still stops them (by pid). */
 const started = new Set<ManagedProcess>();
+
+/** Pids of every process this driver started that is still running. */
+export function startedPids(): number[] {
+  return [...started].filter((p) => p.running && p.child.pid !== undefined).map((p) => p.pid);
+}
 
 /** SIGTERM to every process still running, SIGKILL to those still there after `graceMs`. */
 export async function stopAllStarted(graceMs = 3_000): Promise<void> {

@@ -1,0 +1,116 @@
+/**
+ * The shared 0 ms-model run: every variant the selected sections ask for (overhead, tracing, …)
+ * is up at once and measured in interleaved rounds, the order rotated every round so drift
+ * (thermal, other tenants of a shared machine) spreads over all variants; medians reported.
+ *
+ * Each measured run sends a fixed NUMBER of requests sized from the variant's previous rate
+ * (≈ `--duration` seconds), so every request sent completes: CPU per request and expected span
+ * counts are exact (a duration-bounded run would abandon the requests in flight when it stops).
+ */
+import type { LoadSpec } from '../load-generator.js';
+import { BODIES, calibrateSpansPerRequest, loadgen, startServer, stopServers, type CommonConfig, type Kind, type Server } from './harness.js';
+import { errorsOf, measure, summarise, type RunMeasurement, type VariantSummary } from './measure.js';
+import { sleep, statusMiB } from './proc.js';
+import { log } from './report.js';
+import { fmt, fmtInt, median, table } from './stats.js';
+
+/** One server configuration to measure. Sections asking for the same `name` share one server. */
+export interface VariantPlan {
+  name: string;
+  kind: Kind;
+  traced: boolean;
+  env?: Record<string, string>;
+  /** Extra node flags for this server. */
+  flags?: string[];
+  /** Source tree (default: this checkout). */
+  tree?: string;
+}
+
+export interface InterleavedResult {
+  connections: number;
+  rounds: number;
+  durationSec: number;
+  variants: Map<string, VariantSummary>;
+  runs: Map<string, RunMeasurement[]>;
+  /** Spans one request produces, per traced variant (calibrated on 20 sequential requests). */
+  spansPerRequest: Map<string, number>;
+}
+
+export async function runInterleaved(plans: readonly VariantPlan[], cfg: CommonConfig): Promise<InterleavedResult> {
+  log(`0 ms model: starting ${plans.map((p) => p.name).join(', ')}`);
+  const servers: Server[] = await Promise.all(plans.map((p) => startServer(p.name, p.kind, 0, p.traced, p.env ?? {}, p.flags ?? [], p.tree)));
+  const spansPerRequest = new Map<string, number>();
+  for (const server of servers.filter((s) => s.traced)) {
+    spansPerRequest.set(server.name, await calibrateSpansPerRequest(server));
+    log(`0 ms model: ${server.name}: ${fmt(spansPerRequest.get(server.name), 2)} spans per request (20 sequential requests)`);
+  }
+
+  const rpsEstimate = new Map<string, number>();
+  const spec = (server: Server): LoadSpec => ({
+    url: server.url,
+    connections: cfg.connections,
+    amount: Math.max(cfg.connections * 4, Math.round((rpsEstimate.get(server.name) ?? 100) * cfg.durationSec)),
+    timeoutSec: 10,
+    bodies: BODIES,
+  });
+  for (const server of servers) {
+    log(`0 ms model: warm-up ${server.name} (${cfg.warmupSec} s)`);
+    const warm = await loadgen().run({ url: server.url, connections: cfg.connections, durationSec: cfg.warmupSec, timeoutSec: 10, bodies: BODIES });
+    rpsEstimate.set(server.name, warm.rps);
+    await sleep(server.traced ? 1_500 : 300);
+  }
+
+  const runs = new Map<string, RunMeasurement[]>(servers.map((s) => [s.name, []]));
+  const width = Math.max(...servers.map((s) => s.name.length));
+  for (let round = 0; round < cfg.rounds; round += 1) {
+    const order = servers.map((_, i) => servers[(i + round) % servers.length] as Server);
+    for (const server of order) {
+      const m = await measure(server, spec(server), round, spansPerRequest.get(server.name));
+      runs.get(server.name)?.push(m);
+      rpsEstimate.set(server.name, median((runs.get(server.name) ?? []).map((r) => r.rps)));
+      log(
+        `  round ${round + 1}/${cfg.rounds} ${server.name.padEnd(width)}  ${fmt(m.cpuMsPerRequest, 3)} ms CPU/req  ${fmt(m.rps, 0).padStart(5)} req/s  ` +
+          `p50 ${fmt(m.latencyMs.p50, 2)} ms  p99 ${fmt(m.latencyMs.p99, 2)} ms  server ${fmt(m.serverCpuPct, 0)}%  machine ${fmt(m.machineCpuPct, 0)}% ` +
+          `(others ${fmt(m.othersCpuPct, 0)}%)  errors ${errorsOf(m)}${m.spansDropped !== undefined ? `  spans dropped ${m.spansDropped}` : ''}`,
+      );
+    }
+  }
+  const variants = new Map<string, VariantSummary>();
+  for (const server of servers) variants.set(server.name, summarise(server.name, runs.get(server.name) ?? [], statusMiB(server.proc.pid, 'VmHWM')));
+  await stopServers(servers);
+  return { connections: cfg.connections, rounds: cfg.rounds, durationSec: cfg.durationSec, variants, runs, spansPerRequest };
+}
+
+/** `1.234 (1.20–1.31)`: median with the spread over rounds. */
+export function cpuWithSpread(s: VariantSummary, digits = 3): string {
+  return `${fmt(s.cpuMsPerRequest, digits)} (${fmt(s.cpuMsPerRequestMin, digits)}–${fmt(s.cpuMsPerRequestMax, digits)})`;
+}
+
+/** The standard per-variant table: CPU per request first, throughput and what limited it alongside. */
+export function variantTable(summaries: readonly VariantSummary[]): string {
+  return table(
+    ['variant', 'CPU ms/req (min–max)', 'req/s', 'p50 ms', 'p99 ms', 'server %', 'loadgen %', 'stand-ins %', 'sink %', 'others %', 'limited by', 'RSS MiB', 'errors', 'spans dropped'],
+    summaries.map((s) => [
+      s.name,
+      cpuWithSpread(s),
+      fmt(s.rps, 0),
+      fmt(s.p50, 2),
+      fmt(s.p99, 2),
+      fmt(s.serverCpuPct, 0),
+      fmt(s.loadgenCpuPct, 0),
+      fmt(s.standInCpuPct + s.driverCpuPct, 0),
+      fmt(s.sinkCpuPct, 0),
+      fmt(s.othersCpuPct, 0),
+      s.saturated.resource,
+      fmt(s.peakRssMiB, 0),
+      fmtInt(s.errors),
+      s.spansDropped === undefined ? '-' : `${fmtInt(s.spansDropped)}/${fmtInt(s.spansExpected)}`,
+    ]),
+  );
+}
+
+/** Column legend printed under a variant table. */
+export const VARIANT_TABLE_LEGEND =
+  'CPU ms/req = server process utime+stime / requests (median of rounds; min–max over rounds). "%" columns = CPU of that process ' +
+  'during the load, 100 = one core; "others" = the rest of the machine (other tenants). "limited by": server = its JS thread ≥ 90% of a core; ' +
+  'machine = ≥ 90% of all cores busy (throughput then says little about server cost); nothing = latency-bound.';
