@@ -44,6 +44,10 @@ const experiment = z.preprocess(
   ),
 );
 
+/** OTLP encodings the app can export (gRPC is not accepted by Langfuse and not shipped here). */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
 const envSchema = z.object({
   OPENAI_API_KEY: optionalString,
   OPENAI_MODEL: z.preprocess(emptyToUndefined, z.string().default('gpt-4o-mini')),
@@ -75,6 +79,9 @@ const envSchema = z.object({
   OTEL_BSP_MAX_QUEUE_SIZE: positiveInt(32_768),
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt(512),
   OTEL_BSP_EXPORT_TIMEOUT: positiveInt(10_000),
+  // Trace export encoding (issue 10, tracing cost): OTLP/HTTP protobuf as the OTel spec's default, or JSON
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.preprocess(emptyToUndefined, z.enum(OTLP_PROTOCOLS).default('http/protobuf')),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.preprocess(emptyToUndefined, z.enum(OTLP_PROTOCOLS).optional()),
 
   AGENT_VERSION: z.preprocess(emptyToUndefined, z.string().default('0.1.0')),
   DEPLOYMENT_ENVIRONMENT: z.preprocess(emptyToUndefined, z.string().regex(/^[a-z0-9-]+$/).default('development')),
@@ -132,6 +139,8 @@ export interface Settings {
     maxQueueSize: number;
     maxExportBatchSize: number;
     exportTimeoutMs: number;
+    /** OTLP/HTTP encoding of trace exports. */
+    protocol: OtlpProtocol;
   };
   service: {
     agentVersion: string;
@@ -232,6 +241,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       maxQueueSize: e.OTEL_BSP_MAX_QUEUE_SIZE,
       maxExportBatchSize: Math.min(e.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, e.OTEL_BSP_MAX_QUEUE_SIZE),
       exportTimeoutMs: e.OTEL_BSP_EXPORT_TIMEOUT,
+      protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL,
     },
     service: {
       agentVersion: e.AGENT_VERSION,

@@ -1,10 +1,10 @@
 import { trace, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
+import { createTraceExporter } from './otlp-exporter.js';
 import { CountingExporter, emptyExportStats, EndedSpanCounter, routeDiagnostics, settleDroppedSpans, type ExportStats } from './export-health.js';
 import { TraceContextSpanProcessor } from './trace-context.js';
 
@@ -56,11 +56,7 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
   }
   const stats = emptyExportStats();
   routeDiagnostics(logger, stats);
-  const exporter = new CountingExporter(
-    new OTLPTraceExporter({ url: settings.telemetry.tracesEndpoint, timeoutMillis: settings.telemetry.exportTimeoutMs }),
-    stats,
-    logger,
-  );
+  const exporter = new CountingExporter(createTraceExporter(settings.telemetry), stats, logger);
   const exporting = batchProcessor(exporter, settings);
   const sdk = new NodeSDK({
     resource: serviceResource(settings),
@@ -71,7 +67,7 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
     logRecordProcessors: [],
   });
   sdk.start();
-  logger.info({ endpoint: settings.telemetry.tracesEndpoint }, 'exporting traces over OTLP/HTTP');
+  logger.info({ endpoint: settings.telemetry.tracesEndpoint, protocol: settings.telemetry.protocol }, 'exporting traces over OTLP/HTTP');
   return {
     enabled: true,
     tracer: trace.getTracer(TRACER_NAME, settings.service.agentVersion),
