@@ -40,6 +40,7 @@ export async function build(
   const app = await buildApp({
     agent: runtime.agent,
     prompts: runtime.prompts,
+    quality: runtime.quality,
     settings,
     logger: silentLogger,
     httpInstrumentation: createHttpInstrumentation(provider),
