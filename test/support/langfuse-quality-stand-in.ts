@@ -98,6 +98,8 @@ export interface LangfuseQualityRoutes extends LangfuseExtraRoutes {
   /** Every metrics request: which endpoint, the query, the status. */
   readonly metricsRequests: { path: string; query: unknown; status: number }[];
   setMetricsApi(mode: MetricsApiMode): void;
+  /** Answer every POST /api/public/scores with this status (nothing stored) until null; prompts keep working. */
+  setScoreFault(fault: { status: number; body?: unknown } | null): void;
   /** Resolves when `predicate` holds (polling), rejects after `timeoutMs`. */
   waitFor(predicate: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   reset(): void;
@@ -430,6 +432,7 @@ const V2_LEGACY_404 = {
 export function createLangfuseQualityRoutes(options: { metricsApi?: MetricsApiMode; now?: () => number } = {}): LangfuseQualityRoutes {
   const now = options.now ?? Date.now;
   let metricsApi: MetricsApiMode = options.metricsApi ?? 'v4';
+  let scoreFault: { status: number; body?: unknown } | null = null;
   const scores = new Map<string, StoredScore>();
   const scoreRequests: { status: number; body: unknown; at: number }[] = [];
   const observations: StoredObservation[] = [];
@@ -510,6 +513,7 @@ export function createLangfuseQualityRoutes(options: { metricsApi?: MetricsApiMo
 
   const postScore = (req: LangfuseExtraRequest): LangfuseExtraResponse => {
     req.checkAuth();
+    if (scoreFault) return { status: scoreFault.status, body: scoreFault.body ?? { message: `stand-in failing with ${scoreFault.status}`, error: 'StandInFault' } };
     let json: unknown;
     try {
       json = JSON.parse(req.rawBody.toString('utf8'));
@@ -614,6 +618,9 @@ export function createLangfuseQualityRoutes(options: { metricsApi?: MetricsApiMo
     setMetricsApi(mode) {
       metricsApi = mode;
     },
+    setScoreFault(fault) {
+      scoreFault = fault;
+    },
     handle(req) {
       if (req.pathname === '/api/public/scores' && req.method === 'POST') {
         let response: LangfuseExtraResponse | undefined;
@@ -647,6 +654,7 @@ export function createLangfuseQualityRoutes(options: { metricsApi?: MetricsApiMo
       });
     },
     reset() {
+      scoreFault = null;
       scores.clear();
       scoreRequests.length = 0;
       observations.length = 0;
