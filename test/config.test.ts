@@ -15,6 +15,7 @@ describe('settings', () => {
     expect(s.langfuse.baseUrl).toBe('http://localhost:3000');
     expect(s.prompts.cacheTtlSeconds).toBe(60);
     expect(s).toMatchObject({ graphLayout: 'grouped', openai: { httpClient: 'node-http' } });
+    expect(s.service.rateLimitPerUserPerMinute).toBe(60);
   });
 
   it('uses Langfuse when both keys are set, and the traces endpoint variable over the base one', () => {
@@ -49,6 +50,9 @@ describe('settings', () => {
     [{ SCORE_SEND_CONCURRENCY: '0' }, 'SCORE_SEND_CONCURRENCY'],
     [{ SCORE_REQUEST_TIMEOUT_MS: '-1' }, 'SCORE_REQUEST_TIMEOUT_MS'],
     [{ SCORE_RETRY_MAX_DELAY_MS: 'soon' }, 'SCORE_RETRY_MAX_DELAY_MS'],
+    // The old per-key limit: still set, it would be silently ignored.
+    [{ RATE_LIMIT_PER_MINUTE: '600' }, 'RATE_LIMIT_PER_MINUTE: replaced by RATE_LIMIT_PER_USER_PER_MINUTE'],
+    [{ RATE_LIMIT_PER_USER_PER_MINUTE: '-1' }, 'RATE_LIMIT_PER_USER_PER_MINUTE'],
   ])('rejects %o naming %s', (env, variable) => {
     expect(() => parseSettings(env)).toThrow(ConfigError);
     expect(() => parseSettings(env)).toThrow(variable);

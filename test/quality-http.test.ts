@@ -354,21 +354,24 @@ describe('same protections as /order-status', () => {
     }
   });
 
-  it('rate limited per user: 429 rate_limited with Retry-After', async () => {
-    const { app } = await build({ scoreSink: recordingScoreSink(), env: { RATE_LIMIT_PER_MINUTE: '3', RATE_LIMIT_PER_USER_PER_MINUTE: '3' } });
-    const { interaction_id: interactionId } = await answer(app, 'usr_busy');
+  it('rate limited per end user (not per API key): 429 rate_limited with Retry-After', async () => {
+    const key = 'k'.repeat(24);
+    const auth = { authorization: `Bearer ${key}` };
+    const { app } = await build({ scoreSink: recordingScoreSink(), env: { RATE_LIMIT_PER_USER_PER_MINUTE: '3', SERVICE_API_KEYS: key } });
+    const ask2 = (userId: string) => app.inject({ ...ask(userId), headers: { ...ask(userId).headers, ...auth } });
+    const { interaction_id: interactionId } = (await ask2('usr_busy')).json() as Answer;
+    const rate = () => app.inject(post('/feedback', { interaction_id: interactionId, user_id: 'usr_busy', value: 'positive' }, auth));
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      statuses.push((await app.inject(post('/feedback', { interaction_id: interactionId, user_id: 'usr_busy', value: 'positive' }))).statusCode);
-    }
-    expect(statuses).toContain(429);
-    const limited = await app.inject(post('/feedback', { interaction_id: interactionId, user_id: 'usr_busy', value: 'positive' }));
+    for (let i = 0; i < 3; i++) statuses.push((await rate()).statusCode);
+    // The /order-status request and the votes share the user's bucket.
+    expect(statuses).toEqual([202, 202, 429]);
+    const limited = await rate();
     expect(limited.statusCode).toBe(429);
     expect(limited.json().error.code).toBe('rate_limited');
     expect(limited.headers['retry-after']).toBeDefined();
-    // Another user is not affected.
-    const other = await answer(app, 'usr_calm');
-    expect((await app.inject(post('/feedback', { interaction_id: other.interaction_id, user_id: 'usr_calm', value: 'positive' }))).statusCode).toBe(202);
+    // Another user behind the same API key is not affected.
+    const other = (await ask2('usr_calm')).json() as Answer;
+    expect((await app.inject(post('/feedback', { interaction_id: other.interaction_id, user_id: 'usr_calm', value: 'positive' }, auth))).statusCode).toBe(202);
   });
 
   it('shares the in-flight limit: 503 overloaded while /order-status holds the only slot', async () => {
