@@ -134,7 +134,8 @@ const scoreValue = z.discriminatedUnion('dataType', [
   }),
   z.object({ value: z.string(), dataType: z.literal('CORRECTION'), configId: z.undefined().nullish() }),
   z.object({ value: z.string().min(1).max(500), dataType: z.literal('TEXT'), configId: nullishString }),
-  z.object({ value: z.union([z.string(), z.number()]), dataType: z.undefined(), configId: nullishString }),
+  // No dataType: inferred from the value (zod 4 needs .optional() for an absent key; Langfuse's schema predates that).
+  z.object({ value: z.union([z.string(), z.number()]), dataType: z.undefined().optional(), configId: nullishString }),
 ]);
 
 export const TARGET_MESSAGE =
