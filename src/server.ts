@@ -1,8 +1,10 @@
 import { ConfigError, loadSettings, type Settings } from './config/settings.js';
+import { systemClock } from './clock.js';
+import { announceFleet, createFleet } from './fleet/fleet.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { PROMPT_NAME, DEFAULT_PROMPT_LABEL } from './prompts/prompt-template.js';
-import { announceDefaults, createRuntime } from './runtime.js';
+import { announceDefaults, createPromptSnapshot, createRuntime } from './runtime.js';
 import { createHttpInstrumentation } from './telemetry/http-instrumentation.js';
 import { startTelemetry } from './telemetry/tracing.js';
 
@@ -22,7 +24,10 @@ async function main(): Promise<void> {
   const logger = createLogger(settings.service.logLevel);
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer);
+  announceFleet(settings, logger);
+  const runtime = createRuntime(settings, logger, telemetry.tracer, { promptSnapshot: createPromptSnapshot(settings, logger) });
+  // Redis (when configured) connects in the background: start-up never waits on it.
+  const fleet = createFleet({ settings, prompts: runtime.prompts, logger, clock: systemClock });
 
   // Warm the prompt cache; a Langfuse outage here is retried in the background, not fatal.
   const labels = [DEFAULT_PROMPT_LABEL, ...settings.prompts.experiment.map((arm) => arm.label)];
@@ -38,6 +43,8 @@ async function main(): Promise<void> {
     settings,
     logger,
     httpInstrumentation: telemetry.enabled ? createHttpInstrumentation() : undefined,
+    fleet,
+    rateLimitStore: fleet.rateLimitStore,
   });
   // A deep accept backlog: bursts of thousands of connects otherwise wait on SYN retries.
   await app.listen({ host: settings.service.host, port: settings.service.port, backlog: 4096 });
@@ -57,6 +64,8 @@ async function main(): Promise<void> {
     deadline.unref();
     runtime.prompts.stop();
     await app.close();
+    await fleet.close().catch((error: unknown) => logger.warn({ err: error }, 'Redis close failed'));
+    await runtime.prompts.flushSnapshot();
     await telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span flush failed'));
     logger.info('stopped');
     process.exit(0);

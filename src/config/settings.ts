@@ -90,6 +90,12 @@ const envSchema = z.object({
   MAX_AGENT_ITERATIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(8)),
   MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
   GRAPH_LAYOUT: z.preprocess(emptyToUndefined, z.enum(GRAPH_LAYOUTS).default('grouped')),
+
+  // Fleet (SPEC §11): Langfuse prompt webhooks, Redis fan-out and shared limits, the prompt snapshot.
+  LANGFUSE_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().trim().min(16, 'the secret Langfuse shows when the automation is created (lf-whsec_…)').optional()),
+  REDIS_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional()),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt(250),
+  PROMPT_SNAPSHOT_FILE: z.preprocess(emptyToUndefined, z.string().default('.cache/prompt-snapshot.json')),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -148,6 +154,17 @@ export interface Settings {
   budget: { maxIterations: number; maxModelCalls: number };
   /** How the SPEC's steps map onto LangGraph nodes (src/agent/graph-layout.ts). */
   graphLayout: GraphLayout;
+  /** Replicas kept in step (SPEC §11): webhook, Redis, prompt snapshot. */
+  fleet: {
+    /** `POST /webhooks/langfuse` exists only when set. */
+    webhookSecret: string | undefined;
+    /** Shared rate-limit counters, webhook de-duplication and prompt-change fan-out; per process when unset. */
+    redisUrl: string | undefined;
+    /** Bound on any Redis command on the request path (then the per-process fallback answers). */
+    redisCommandTimeoutMs: number;
+    /** Last fetched template per label, for a cold start while Langfuse is down; undefined in local mode or when `off`. */
+    promptSnapshotFile: string | undefined;
+  };
 }
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
@@ -244,6 +261,12 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     },
     budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },
     graphLayout: e.GRAPH_LAYOUT,
+    fleet: {
+      webhookSecret: e.LANGFUSE_WEBHOOK_SECRET,
+      redisUrl: e.REDIS_URL,
+      redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      promptSnapshotFile: promptSource === 'langfuse' && e.PROMPT_SNAPSHOT_FILE !== 'off' ? e.PROMPT_SNAPSHOT_FILE : undefined,
+    },
   };
 }
 

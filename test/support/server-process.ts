@@ -1,4 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 export interface ServerProcess {
   url: string;
@@ -11,10 +14,13 @@ export interface ServerProcess {
 
 /** Starts `src/server.ts` as a user would (own process, real signals), on a free port. */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
+  // Each process gets its own prompt snapshot unless the test shares one on purpose (never the repo's .cache/).
+  const scratch = mkdtempSync(path.join(tmpdir(), 'agent-process-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', PROMPT_SNAPSHOT_FILE: path.join(scratch, 'prompt-snapshot.json'), ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  child.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
   const lines: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
