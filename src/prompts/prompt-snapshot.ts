@@ -74,12 +74,18 @@ export class FilePromptSnapshot implements PromptSnapshotStore {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private failing = false;
+  private writes = 0;
   private readonly baseUrl: string;
   private readonly project: string;
 
   constructor(private readonly options: FilePromptSnapshotOptions) {
     this.baseUrl = normaliseBaseUrl(options.langfuseBaseUrl);
     this.project = projectFingerprint(options.langfusePublicKey);
+  }
+
+  /** Files written so far (coalescing shows here). */
+  get writeCount(): number {
+    return this.writes;
   }
 
   load(): Promise<ReadonlyMap<string, SnapshotEntry>> {
@@ -136,6 +142,7 @@ export class FilePromptSnapshot implements PromptSnapshotStore {
         await handle.close();
       }
       await rename(tmp, file);
+      this.writes += 1;
       if (this.failing) logger.info({ file }, 'prompt snapshot written again');
       this.failing = false;
     } catch (error) {

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { onTestFinished } from 'vitest';
 import type { Clock } from '../../src/clock.js';
 import { parseSettings, type Settings } from '../../src/config/settings.js';
-import { buildApp } from '../../src/http/app.js';
+import { buildApp, type AppDeps } from '../../src/http/app.js';
 import type { AnswerModel } from '../../src/model/answer-model.js';
 import type { PromptSource } from '../../src/prompts/prompt-source.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
@@ -27,7 +27,15 @@ export interface TestService {
  * fresh prompt cache), closed after the test.
  */
 export async function build(
-  options: { env?: Record<string, string | undefined>; promptSource?: PromptSource; model?: AnswerModel; clock?: Clock; warm?: boolean } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    promptSource?: PromptSource;
+    model?: AnswerModel;
+    clock?: Clock;
+    warm?: boolean;
+    /** App deps of the fleet feature (src/fleet/): prompt-change fan-out, webhook de-duplication, rate-limit store. */
+    app?: (runtime: Runtime, settings: Settings) => Pick<AppDeps, 'fleet' | 'rateLimitStore'>;
+  } = {},
 ): Promise<TestService> {
   const { tracer, provider } = testTracing();
   const settings = testSettings(options.env);
@@ -43,6 +51,8 @@ export async function build(
     settings,
     logger: silentLogger,
     httpInstrumentation: createHttpInstrumentation(provider),
+    clock: options.clock,
+    ...options.app?.(runtime, settings),
   });
   onTestFinished(async () => {
     runtime.prompts.stop();
