@@ -80,6 +80,11 @@ describe('Langfuse faults after warm-up: answered from cache, without waiting', 
     const compose = spanNamed(tracing.spans(), 'workflow.node compose_answer');
     expect(compose.attributes).toMatchObject({ 'app.prompt.fetch.source': 'cache', 'app.prompt.fetch.error_type': errorType });
     expect(compose.events.find((e) => e.name === 'prompt.cache_fallback')?.attributes).toEqual({ 'app.prompt.label': 'production', 'error.type': errorType });
+    // Langfuse drops span events: the fallback must show in what it keeps.
+    expect(compose.attributes).toMatchObject({
+      'langfuse.observation.level': 'WARNING',
+      'langfuse.observation.status_message': `prompt served from cache: ${errorType}`,
+    });
 
     // Langfuse comes back: recovered without a restart.
     langfuse.setFault(null);
@@ -135,6 +140,15 @@ describe('OpenAI faults', () => {
     const span = spanNamed(tracing.spans(), 'openai.responses.create');
     expect(span.attributes['app.retry.final_attempt']).toBe(3);
     expect(span.events.filter((e) => e.name === 'model.retry').map((e) => e.attributes?.['app.retry.retryable'])).toEqual([true, true]);
+    expect(span.attributes).toMatchObject({ 'langfuse.observation.level': 'WARNING', 'langfuse.observation.status_message': 'retried after InternalServerError' });
+  });
+
+  it('leaves the observation level alone on a first-attempt success', async () => {
+    const { app } = await build({ env: env() });
+    expect((await app.inject(post())).statusCode).toBe(200);
+    const span = spanNamed(tracing.spans(), 'openai.responses.create');
+    expect(span.attributes['langfuse.observation.level']).toBeUndefined();
+    expect(span.attributes['langfuse.observation.status_message']).toBeUndefined();
   });
 
   it('does not retry a non-retryable 400', async () => {
@@ -175,6 +189,7 @@ describe('OpenAI faults', () => {
     const span = spanNamed(tracing.spans(), 'openai.responses.create');
     expect(span.attributes).toMatchObject({ 'app.model.fallback.used': true, 'app.model.fallback.reason': 'rate_limit', 'gen_ai.request.model': 'gpt-4o-mini-fallback' });
     expect(span.events.map((e) => e.name)).toContain('model.fallback');
+    expect(span.attributes).toMatchObject({ 'langfuse.observation.level': 'WARNING', 'langfuse.observation.status_message': 'fell back to gpt-4o-mini-fallback: rate_limit' });
   });
 
 });

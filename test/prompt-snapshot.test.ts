@@ -238,7 +238,14 @@ describe('prompt snapshot: the service as a user runs it', () => {
         await until(() => otlp.spans.some((s) => s.traceId === json.trace_id && s.name === 'openai.responses.create'));
         const inTrace = (name: string) => otlp.spans.find((s) => s.traceId === json.trace_id && s.name === name)!;
         const compose = inTrace('workflow.node compose_answer');
-        expect(compose.attributes).toMatchObject({ 'app.prompt.fetch.source': 'cache', 'app.prompt.fetch.error_type': 'ConnectionError', 'app.prompt.version': 2 });
+        expect(compose.attributes).toMatchObject({
+          'app.prompt.fetch.source': 'cache',
+          'app.prompt.fetch.error_type': 'ConnectionError',
+          'app.prompt.version': 2,
+          // Langfuse drops span events: the fallback is visible as the observation's level.
+          'langfuse.observation.level': 'WARNING',
+          'langfuse.observation.status_message': 'prompt served from cache: ConnectionError',
+        });
         expect(compose.events.find((e) => e.name === 'prompt.cache_fallback')?.attributes).toEqual({ 'app.prompt.label': 'production', 'error.type': 'ConnectionError' });
         // Version identity intact: the generation still links to the real Langfuse version.
         expect(inTrace('openai.responses.create').attributes).toMatchObject({ 'langfuse.observation.prompt.name': 'order-status-answer', 'langfuse.observation.prompt.version': 2 });

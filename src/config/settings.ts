@@ -83,6 +83,8 @@ const envSchema = z.object({
   HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65_535).default(8080)),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  // auto: readable lines in development on a terminal, JSON otherwise
+  LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['auto', 'json', 'pretty']).default('auto')),
   MAX_CONCURRENT_REQUESTS: positiveInt(4_096),
   // Per end user (the validated body's user_id), never per API key: one integration serves all its users through one key.
   RATE_LIMIT_PER_USER_PER_MINUTE: nonNegativeInt(60),
@@ -145,6 +147,7 @@ export interface Settings {
     host: string;
     port: number;
     logLevel: Env['LOG_LEVEL'];
+    logFormat: Env['LOG_FORMAT'];
     maxConcurrentRequests: number;
     /** Requests per minute per `user_id`; 0 turns the limit off. */
     rateLimitPerUserPerMinute: number;
@@ -255,6 +258,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       host: e.HOST,
       port: e.PORT,
       logLevel: e.LOG_LEVEL,
+      logFormat: e.LOG_FORMAT,
       maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
       rateLimitPerUserPerMinute: e.RATE_LIMIT_PER_USER_PER_MINUTE,
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
