@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalWebhookDeliveries } from '../src/fleet/webhook-deliveries.js';
 import { signLangfuseWebhook } from '../src/http/webhook-signature.js';
 import { LangfusePromptSource } from '../src/prompts/langfuse-prompt-source.js';
 import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
@@ -276,5 +277,25 @@ describe('POST /webhooks/langfuse: where it exists and who may call it', () => {
     expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['200', '401', '413']));
     expect(op.parameters.map((p: { name: string }) => p.name)).toContain('x-langfuse-signature');
     expect(JSON.stringify(op.requestBody)).toContain('prompt-version');
+  });
+});
+
+describe('webhook de-duplication window (per process)', () => {
+  it('remembers a delivery id for an hour, then forgets it', async () => {
+    let now = NOW;
+    const deliveries = new LocalWebhookDeliveries({ now: () => now });
+    expect(await deliveries.firstSeen('evt-1')).toBe(true);
+    now += 3_599_000;
+    expect(await deliveries.firstSeen('evt-1')).toBe(false);
+    now += 2_000;
+    expect(await deliveries.firstSeen('evt-1')).toBe(true);
+  });
+
+  it('is bounded: a flood of ids forgets the oldest first, never grows past its cap', async () => {
+    const deliveries = new LocalWebhookDeliveries(clock, 3_600_000, 100);
+    for (let i = 0; i < 1_000; i += 1) await deliveries.firstSeen(`evt-${i}`);
+    expect(deliveries.size).toBeLessThanOrEqual(100);
+    expect(await deliveries.firstSeen('evt-999')).toBe(false);
+    expect(await deliveries.firstSeen('evt-0')).toBe(true);
   });
 });

@@ -31,6 +31,7 @@ export class LocalWebhookDeliveries implements WebhookDeliveries {
     }
     const expiresAt = this.seen.get(id);
     if (expiresAt !== undefined && expiresAt > now) return false;
+    this.seen.delete(id); // re-inserted at the back: the front stays the oldest
     this.seen.set(id, now + this.windowMs);
     return true;
   }
