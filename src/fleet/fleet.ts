@@ -40,23 +40,28 @@ export function redisNamespace(settings: Settings): string {
   return `order-status-agent:${settings.service.environment}:`;
 }
 
+const refetcher = (prompts: PromptResolver, logger: Logger) => (change: PromptChange, origin: 'webhook' | 'fleet') =>
+  applyPromptChange(prompts, change, logger, origin).catch((error: unknown) => logger.error({ err: error }, 'prompt refresh after a change failed'));
+
+/** This process only: the webhook refreshes the replica it reached; ids are remembered here. */
+export function createLocalFleet(prompts: PromptResolver, logger: Logger, clock: Clock): Fleet {
+  const apply = refetcher(prompts, logger.child({ component: 'fleet' }));
+  return {
+    promptChanged: (change) => void apply(change, 'webhook'),
+    deliveries: new LocalWebhookDeliveries(clock),
+    rateLimitStore: undefined,
+    redisState: () => 'off',
+    close: async () => undefined,
+  };
+}
+
 export function createFleet(options: FleetOptions): Fleet {
   const { settings, prompts, clock } = options;
+  const url = settings.fleet.redisUrl;
+  if (!url) return createLocalFleet(prompts, options.logger, clock);
   const logger = options.logger.child({ component: 'fleet' });
   const local = new LocalWebhookDeliveries(clock);
-  const apply = (change: PromptChange, origin: 'webhook' | 'fleet') =>
-    applyPromptChange(prompts, change, logger, origin).catch((error: unknown) => logger.error({ err: error }, 'prompt refresh after a change failed'));
-
-  const url = settings.fleet.redisUrl;
-  if (!url) {
-    return {
-      promptChanged: (change) => void apply(change, 'webhook'),
-      deliveries: local,
-      rateLimitStore: undefined,
-      redisState: () => 'off',
-      close: async () => undefined,
-    };
-  }
+  const apply = refetcher(prompts, logger);
 
   const namespace = redisNamespace(settings);
   const instance = randomUUID();

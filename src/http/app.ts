@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { OrderStatusAgent } from '../agent/order-status-agent.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Settings } from '../config/settings.js';
-import { createFleet, type Fleet } from '../fleet/fleet.js';
+import { createLocalFleet, type Fleet } from '../fleet/fleet.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
 import { PROMPT_NAME } from '../prompts/prompt-template.js';
 import { bearerAuth, rateLimitKey } from './auth.js';
@@ -75,7 +75,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       secret: settings.fleet.webhookSecret,
       promptName: PROMPT_NAME,
       clock: deps.clock ?? systemClock,
-      fleet: deps.fleet ?? createFleet({ settings: { ...settings, fleet: { ...settings.fleet, redisUrl: undefined } }, prompts: deps.prompts, logger: deps.logger, clock: deps.clock ?? systemClock }),
+      fleet: deps.fleet ?? createLocalFleet(deps.prompts, deps.logger, deps.clock ?? systemClock),
     });
   }
   await app.register(async (api) => {
