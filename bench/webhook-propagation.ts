@@ -15,7 +15,7 @@
  * version` log line), and the medians. Everything on 127.0.0.1, bounded by --timeout.
  */
 import { randomUUID } from 'node:crypto';
-import { signLangfuseWebhook } from '../src/http/webhook-signature.js';
+import { postSignedWebhook, promptVersionEvent } from '../test/support/langfuse-webhook.js';
 import { startSeededLangfuse } from '../test/support/seeded-langfuse.js';
 import { startTestRedis, type TestRedis } from '../test/support/redis-server.js';
 import { postOrderStatus, startServerProcess, type ServerProcess } from '../test/support/server-process.js';
@@ -86,21 +86,9 @@ try {
   for (let run = 1; run <= runs; run += 1) {
     version = version === 1 ? 2 : 1;
     const moved = langfuse.addLabels('order-status-answer', version, ['production']);
-    const body = JSON.stringify({
-      id: randomUUID(),
-      timestamp: new Date().toISOString(),
-      type: 'prompt-version',
-      apiVersion: 'v1',
-      action: 'updated',
-      prompt: { name: 'order-status-answer', version, labels: moved.labels },
-    });
     const startedAt = Date.now();
     const started = performance.now();
-    const res = await fetch(`${replicas[0]!.url}/webhooks/langfuse`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-langfuse-signature': signLangfuseWebhook(SECRET, body, Date.now() / 1000) },
-      body,
-    });
+    const res = await postSignedWebhook(replicas[0]!.url, SECRET, promptVersionEvent({ version, labels: moved.labels }));
     const status = ((await res.json()) as { status: string }).status;
     const each = await Promise.all(replicas.map((r) => firstServing(r, version, started)));
     const all = Math.max(...each);

@@ -9,6 +9,7 @@ import { LangfusePromptSource } from '../src/prompts/langfuse-prompt-source.js';
 import { build, type TestService } from './support/build.js';
 import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
 import { redisUnavailable, startTestRedis, type TestRedis } from './support/redis-server.js';
+import { promptVersionEvent } from './support/langfuse-webhook.js';
 import { startSeededLangfuse } from './support/seeded-langfuse.js';
 
 /**
@@ -95,8 +96,7 @@ function webhook(app: FastifyInstance, body: string) {
   });
 }
 
-const promptEvent = (version: number, labels: string[], id: string = randomUUID()) =>
-  JSON.stringify({ id, timestamp: new Date().toISOString(), type: 'prompt-version', apiVersion: 'v1', action: 'updated', prompt: { name: 'order-status-answer', version, labels } });
+const promptEvent = (version: number, labels: string[], id?: string) => promptVersionEvent({ version, labels, id });
 
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

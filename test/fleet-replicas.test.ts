@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signLangfuseWebhook } from '../src/http/webhook-signature.js';
 import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import { postSignedWebhook, promptVersionEvent } from './support/langfuse-webhook.js';
 import { redisUnavailable, startTestRedis, type TestRedis } from './support/redis-server.js';
 import { startSeededLangfuse } from './support/seeded-langfuse.js';
 import { postOrderStatus, startServerProcess, type ServerProcess } from './support/server-process.js';
@@ -62,21 +61,7 @@ async function versionServedBy(r: ServerProcess): Promise<number> {
   return ((await res.json()) as { prompt: { version: number } }).prompt.version;
 }
 
-function postWebhook(r: ServerProcess, version: number, labels: string[]): Promise<Response> {
-  const body = JSON.stringify({
-    id: randomUUID(),
-    timestamp: new Date().toISOString(),
-    type: 'prompt-version',
-    apiVersion: 'v1',
-    action: 'updated',
-    prompt: { name: 'order-status-answer', version, labels, type: 'chat' },
-  });
-  return fetch(`${r.url}/webhooks/langfuse`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-langfuse-signature': signLangfuseWebhook(SECRET, body, Date.now() / 1000) },
-    body,
-  });
-}
+const postWebhook = (r: ServerProcess, version: number, labels: string[]) => postSignedWebhook(r.url, SECRET, promptVersionEvent({ version, labels }));
 
 /** Moves `production` in Langfuse, posts the webhook to one replica, and times until every replica answers with it. */
 async function moveAndPropagate(version: number, via: ServerProcess): Promise<number> {

@@ -7,6 +7,7 @@ import { signLangfuseWebhook } from '../src/http/webhook-signature.js';
 import { LangfusePromptSource } from '../src/prompts/langfuse-prompt-source.js';
 import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
 import { build } from './support/build.js';
+import { promptVersionEvent, type PromptEventFields } from './support/langfuse-webhook.js';
 import { startSeededLangfuse } from './support/seeded-langfuse.js';
 
 /** `POST /webhooks/langfuse` (SPEC §11) in one process; the fleet-wide behaviour is in fleet-replicas.test.ts. */
@@ -34,32 +35,9 @@ async function service(env: Record<string, string> = {}) {
   });
 }
 
-/** Langfuse's payload for a version whose labels changed, key order as its worker sends it. */
-function promptEvent(overrides: { id?: string; version?: number; labels?: string[]; name?: string; action?: string; type?: string } = {}): string {
-  const version = overrides.version ?? 2;
-  return JSON.stringify({
-    id: overrides.id ?? randomUUID(),
-    timestamp: new Date(NOW).toISOString(),
-    type: overrides.type ?? 'prompt-version',
-    apiVersion: 'v1',
-    action: overrides.action ?? 'updated',
-    prompt: {
-      id: `prompt-${version}`,
-      name: overrides.name ?? 'order-status-answer',
-      version,
-      projectId: 'order-status-agent',
-      createdBy: 'API',
-      labels: overrides.labels ?? ['production', 'prod-b'],
-      prompt: [{ role: 'system', content: 'You are a support assistant.' }],
-      type: 'chat',
-      config: {},
-      commitMessage: null,
-      tags: [],
-      createdAt: new Date(NOW).toISOString(),
-      updatedAt: new Date(NOW).toISOString(),
-    },
-  });
-}
+/** Langfuse's payload for a version whose labels changed (default: v2 now holds production and prod-b). */
+const promptEvent = (fields: Partial<PromptEventFields> = {}): string =>
+  promptVersionEvent({ version: 2, labels: ['production', 'prod-b'], at: NOW, ...fields });
 
 const deliver = (app: FastifyInstance, body: string | Buffer, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/webhooks/langfuse', headers: { 'content-type': 'application/json', ...headers }, payload: body });
