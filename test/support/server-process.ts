@@ -36,7 +36,12 @@ export async function startServerProcess(env: Record<string, string>, options: S
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${lines.join('\n')}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Never leave a half-started server behind (it would outlive the test run); npm start: its whole group.
+      if (viaNpmStart && child.pid) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+      reject(new Error(`server did not start:\n${lines.join('\n')}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n').filter(Boolean)) {
         lines.push(line);
