@@ -108,7 +108,7 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
 
 const messages = (r: Replica, msg: string) => r.logs.filter((l) => l.msg === msg);
 
-describe.skipIf(skip)(`fleet through Redis${skip ? ` (skipped: ${skip})` : ''}`, () => {
+describe.skipIf(skip)(`fleet through Redis${skip ? ` (skipped: ${skip})` : ''}`, { timeout: 60_000 }, () => {
   it('counts one user across replicas: the limit holds for the fleet, not per replica', async () => {
     const [a, b] = await pair();
     const statuses = [];

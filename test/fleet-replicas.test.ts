@@ -17,7 +17,7 @@ const LIMIT = 6;
 
 let redis: TestRedis;
 let langfuse: LangfusePromptStandIn;
-let replicas: ServerProcess[] = [];
+const replicas: ServerProcess[] = [];
 
 beforeAll(async () => {
   if (skip) return;
@@ -74,7 +74,7 @@ async function moveAndPropagate(version: number, via: ServerProcess): Promise<nu
   return performance.now() - started;
 }
 
-describe.skipIf(skip)(`a fleet of three replicas${skip ? ` (skipped: ${skip})` : ''}`, () => {
+describe.skipIf(skip)(`a fleet of three replicas${skip ? ` (skipped: ${skip})` : ''}`, { timeout: 60_000 }, () => {
   it('serves a label moved in Langfuse on every replica within 1 s of the webhook to one of them (TTL: 1 h)', async () => {
     expect(await Promise.all(replicas.map(versionServedBy))).toEqual([1, 1, 1]);
     const elapsed = await moveAndPropagate(2, replicas[0]!);

@@ -157,7 +157,9 @@ describe('prompt snapshot: a cold start with Langfuse unreachable', () => {
     source.mode = 'timeout';
     await expect(resolver.resolve('production')).rejects.toBeInstanceOf(PromptUnavailableError);
     expect(resolver.isResolvable('production')).toBe(false);
-    expect(log.messages()).toContain('prompt snapshot too old to serve (PROMPT_MAX_STALE_SECONDS): ignored');
+    // Background retries keep failing; the snapshot is looked at (and the warning written) once.
+    for (let i = 0; i < 3; i += 1) await resolver.refreshDue();
+    expect(log.messages().filter((m) => m === 'prompt snapshot too old to serve (PROMPT_MAX_STALE_SECONDS): ignored')).toHaveLength(1);
   });
 
   it('never brings back a label Langfuse answered 404 for', async () => {
@@ -195,7 +197,8 @@ describe('prompt snapshot: a cold start with Langfuse unreachable', () => {
   });
 });
 
-describe('prompt snapshot: the service as a user runs it', () => {
+// Each test starts up to three server processes: minutes are generous on a loaded 2-core box.
+describe('prompt snapshot: the service as a user runs it', { timeout: 90_000 }, () => {
   let langfuse: LangfusePromptStandIn;
   let otlp: OtlpReceiver;
   let dir: string;

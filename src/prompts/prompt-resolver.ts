@@ -60,6 +60,8 @@ export class PromptResolver {
   private readonly retryBackoffMs: number;
   /** Labels whose last fetch was a 404: the snapshot must not bring them back. */
   private readonly notFound = new Set<string>();
+  /** Labels already looked up in the snapshot (once each: its content does not change). */
+  private readonly snapshotChecked = new Set<string>();
 
   constructor(private readonly options: PromptResolverOptions) {
     this.source = options.source;
@@ -258,7 +260,8 @@ export class PromptResolver {
    */
   private async restoreFromSnapshot(label: string, errorTypeName: string): Promise<void> {
     const snapshot = this.options.snapshot;
-    if (!snapshot) return;
+    if (!snapshot || this.snapshotChecked.has(label)) return;
+    this.snapshotChecked.add(label);
     const saved = (await snapshot.load().catch(() => undefined))?.get(label);
     // Never a label Langfuse has said it does not have; never over a template fetched meanwhile.
     if (!saved || this.entries.has(label) || this.notFound.has(label)) return;
