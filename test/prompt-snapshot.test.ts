@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PromptUnavailableError } from '../src/errors.js';
 import { promptVersions, readPromptFile } from '../src/prompts/local-prompt-source.js';
 import { FilePromptSnapshot, projectFingerprint } from '../src/prompts/prompt-snapshot.js';
@@ -12,7 +12,7 @@ import { toPromptTemplate, type PromptTemplate } from '../src/prompts/prompt-tem
 import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
 import { startSeededLangfuse } from './support/seeded-langfuse.js';
-import { postOrderStatus, startServerProcess } from './support/server-process.js';
+import { postOrderStatus, startServerProcess, type ServerProcess } from './support/server-process.js';
 
 /** SPEC §11: the prompt snapshot that lets a replica start while Langfuse is down. */
 
@@ -209,6 +209,17 @@ describe('prompt snapshot: the service as a user runs it', { timeout: 90_000 }, 
     dir = mkdtempSync(path.join(tmpdir(), 'snapshot-process-'));
   });
   afterAll(async () => Promise.all([langfuse.close(), otlp.close()]));
+  // Every process a test starts is stopped after it, even when the test fails or times out midway.
+  const started: ServerProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((s) => s.stop()));
+    if (!langfuse.listening) await langfuse.startListening();
+  });
+  const start = async (environment: Record<string, string>) => {
+    const server = await startServerProcess(environment);
+    started.push(server);
+    return server;
+  };
 
   const env = (extra: Record<string, string> = {}) => ({
     LANGFUSE_PUBLIC_KEY: 'pk-lf-snap',
@@ -222,14 +233,14 @@ describe('prompt snapshot: the service as a user runs it', { timeout: 90_000 }, 
   });
 
   it('restarts while Langfuse is down and answers from the snapshot (cache, right version, fallback attributes)', async () => {
-    const first = await startServerProcess(env());
+    const first = await start(env());
     expect(((await (await postOrderStatus(first.url)).json()) as { prompt: unknown }).prompt).toMatchObject({ version: 2, source: 'langfuse' });
     first.child.kill('SIGTERM');
     await first.exited;
 
     await langfuse.stopListening();
     try {
-      const second = await startServerProcess(env());
+      const second = await start(env());
       try {
         expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
         const res = await postOrderStatus(second.url, 'usr_snapshot_01');
@@ -262,7 +273,7 @@ describe('prompt snapshot: the service as a user runs it', { timeout: 90_000 }, 
 
   it('fails closed (503 prompt_unavailable) with a snapshot past PROMPT_MAX_STALE_SECONDS, and ignores a corrupt one with a warning', async () => {
     const file = path.join(dir, 'stale-snapshot.json');
-    const first = await startServerProcess(env({ PROMPT_SNAPSHOT_FILE: file, PROMPT_CACHE_TTL_SECONDS: '1', PROMPT_MAX_STALE_SECONDS: '1' }));
+    const first = await start(env({ PROMPT_SNAPSHOT_FILE: file, PROMPT_CACHE_TTL_SECONDS: '1', PROMPT_MAX_STALE_SECONDS: '1' }));
     await postOrderStatus(first.url);
     first.child.kill('SIGTERM');
     await first.exited;
@@ -270,7 +281,7 @@ describe('prompt snapshot: the service as a user runs it', { timeout: 90_000 }, 
 
     await langfuse.stopListening();
     try {
-      const stale = await startServerProcess(env({ PROMPT_SNAPSHOT_FILE: file, PROMPT_CACHE_TTL_SECONDS: '1', PROMPT_MAX_STALE_SECONDS: '1' }));
+      const stale = await start(env({ PROMPT_SNAPSHOT_FILE: file, PROMPT_CACHE_TTL_SECONDS: '1', PROMPT_MAX_STALE_SECONDS: '1' }));
       try {
         const res = await postOrderStatus(stale.url);
         expect(res.status).toBe(503);
@@ -282,7 +293,7 @@ describe('prompt snapshot: the service as a user runs it', { timeout: 90_000 }, 
       }
 
       writeFileSync(file, '\u0000\u0000garbage');
-      const corrupt = await startServerProcess(env({ PROMPT_SNAPSHOT_FILE: file }));
+      const corrupt = await start(env({ PROMPT_SNAPSHOT_FILE: file }));
       try {
         expect((await postOrderStatus(corrupt.url)).status).toBe(503);
         expect(corrupt.logs().filter((l) => l.includes('prompt snapshot is corrupt (not JSON): ignored') && l.includes('"level":40'))).toHaveLength(1);
