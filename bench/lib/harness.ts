@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startLangfusePromptStandIn, type LangfusePromptSeed, type LangfusePromptStandIn } from '../../test/support/langfuse-prompt-stand-in.js';
+import { startLangfusePromptStandIn, type LangfuseExtraRoutes, type LangfusePromptSeed, type LangfusePromptStandIn } from '../../test/support/langfuse-prompt-stand-in.js';
 import type { SinkStats } from '../otlp-sink.js';
 import { LoadGenerator } from './loadgen-client.js';
 import { freePort, ManagedProcess, sleep } from './proc.js';
@@ -75,9 +75,23 @@ function promptSeed(): LangfusePromptSeed[] {
   return local.versions.map((v) => ({ name: local.name, type: 'chat', prompt: v.prompt, labels: v.labels, config: v.config, commitMessage: v.commitMessage ?? null }));
 }
 
+/**
+ * `POST /api/public/scores` answered as Langfuse answers a valid score (200 `{"id"}`), without
+ * storing it: the service sends two scores per answered run with tracing on, and the test
+ * stand-in's validation and storage would only load the driver (and grow over a soak).
+ */
+const acceptScores: LangfuseExtraRoutes = {
+  handle(request) {
+    if (request.method !== 'POST' || request.pathname !== '/api/public/scores') return undefined;
+    request.checkAuth();
+    const { id } = JSON.parse(request.rawBody.toString('utf8')) as { id?: string };
+    return { status: 200, body: { id: id ?? 'bench-score' } };
+  },
+};
+
 export async function startHarness(cfg: CommonConfig, report: Report, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const lf = await startLangfusePromptStandIn({ publicKey: LF_PUBLIC, secretKey: LF_SECRET, prompts: promptSeed() });
+  const lf = await startLangfusePromptStandIn({ publicKey: LF_PUBLIC, secretKey: LF_SECRET, prompts: promptSeed(), extraRoutes: acceptScores });
   const partial = { cfg, report, logDir: dir, langfuse: lf } as HarnessState;
   state = partial;
   partial.sink = await startStandInProcess('otlp-sink', 'bench/otlp-sink.ts', []);

@@ -29,11 +29,15 @@ interface Profiled {
   summary: ProfileSummary;
 }
 
-async function profileOnce({ cfg, report }: SectionContext, tracing: boolean, seconds: number): Promise<Profiled> {
+/** `--profile-prompts local`: the local prompt file and no Langfuse keys, so no scores are sent (tracing alone). */
+const LOCAL_PROMPT_ENV = { PROMPT_SOURCE: 'local', LANGFUSE_PUBLIC_KEY: '', LANGFUSE_SECRET_KEY: '' };
+
+async function profileOnce({ cfg, report, options }: SectionContext, tracing: boolean, seconds: number): Promise<Profiled> {
   const label = tracing ? 'on' : 'off';
   const dir = path.join(logDir(), `cpuprofile-tracing-${label}`);
   mkdirSync(dir, { recursive: true });
-  const server = await startServer(`service-profiled-tracing-${label}`, 'service', 0, tracing, {}, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  const env = options.str('profile-prompts') === 'local' ? LOCAL_PROMPT_ENV : {};
+  const server = await startServer(`service-profiled-tracing-${label}`, 'service', 0, tracing, env, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   log(`profile: tracing ${label}: warm-up ${cfg.warmupSec} s, then ${seconds} s profiled window (${cfg.connections} connections)`);
   await loadgen().run({ url: server.url, connections: cfg.connections, durationSec: cfg.warmupSec, timeoutSec: 10, bodies: BODIES });
   await sleep(1_500);
@@ -65,17 +69,22 @@ export const profileSection: BenchSection = {
   name: 'profile',
   description: '--cpu-prof of the service under the 0 ms load, summarised by package; tracing on vs off',
   byDefault: false,
-  options: [{ name: 'profile-tracing', kind: 'string', full: 'both', help: 'profile the service with tracing on, off or both (then also their difference per request)' }],
+  options: [
+    { name: 'profile-tracing', kind: 'string', full: 'both', help: 'profile the service with tracing on, off or both (then also their difference per request)' },
+    { name: 'profile-prompts', kind: 'string', full: 'langfuse', help: 'langfuse (as deployed: tracing on also sends the 2 automatic scores) or local (tracing alone)' },
+  ],
   async run(ctx) {
     const { cfg, options, report, results } = ctx;
     const mode = options.str('profile-tracing');
     if (mode !== 'on' && mode !== 'off' && mode !== 'both') throw new Error('--profile-tracing takes on, off or both');
+    const prompts = options.str('profile-prompts');
+    if (prompts !== 'langfuse' && prompts !== 'local') throw new Error('--profile-prompts takes langfuse or local');
     const seconds = cfg.quick ? 5 : 10;
     const profiles: Profiled[] = [];
     if (mode !== 'off') profiles.push(await profileOnce(ctx, true, seconds));
     if (mode !== 'on') profiles.push(await profileOnce(ctx, false, seconds));
     for (const p of profiles) {
-      report.section(`Profile: service with tracing ${p.tracing ? 'on' : 'off'}, 0 ms model, ${cfg.connections} connections, ${seconds} s window (${fmt(p.rps, 0)} req/s)`);
+      report.section(`Profile: service with tracing ${p.tracing ? 'on' : 'off'}, ${prompts} prompts, 0 ms model, ${cfg.connections} connections, ${seconds} s window (${fmt(p.rps, 0)} req/s)`);
       report.push(
         `${fmt(usPerRequest(p.summary.busyMs, p), 0)} µs sampled per request on the main thread; server CPU ${fmt(p.cpuMsPerRequest * 1000, 0)} µs per request (all threads, profiler included)`,
         formatSummary(p.summary),

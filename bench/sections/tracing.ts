@@ -1,10 +1,17 @@
 /**
- * Section "tracing": what tracing costs the service per request, 0 ms model. The service with
- * OTEL_SDK_DISABLED=true vs exporting every span to the OTLP sink (bench/otlp-sink.ts, its own
- * process), in the shared interleaved rounds. Spans per request are calibrated; dropped =
- * expected − received after the export settles. No sampling: every span is exported.
+ * Section "tracing": what tracing costs the service per request, 0 ms model, in the shared
+ * interleaved rounds. Each pair is the service with OTEL_SDK_DISABLED=true vs exporting every
+ * span to the OTLP sink (bench/otlp-sink.ts, its own process); spans per request are calibrated,
+ * dropped = expected − received after the export settles. No sampling.
  *
- * `--baseline <git ref>` adds the same two variants built from another commit (bench/lib/harness.ts
+ * Two pairs, because with Langfuse prompt management turning tracing on also turns on the two
+ * automatic scores per answered run (SPEC §9: they are attached to the run's trace, so without a
+ * trace there are none), each an HTTP request to Langfuse:
+ *  - "tracing alone": the local prompt file (no Langfuse keys), where no scores are sent, on or off;
+ *    the same spans and attributes less the generation's prompt link (SPEC §3, local mode);
+ *  - "as deployed": Langfuse prompts, so tracing on = spans + export + the two scores.
+ *
+ * `--baseline <git ref>` adds both pairs built from another commit (bench/lib/harness.ts
  * prepareTree), measured in the same rounds: before/after figures from one run.
  */
 import { prepareTree } from '../lib/harness.js';
@@ -17,6 +24,18 @@ import type { BenchSection } from './section.js';
 const MAX_TRACING_CPU_RATIO = 1.1;
 const MAX_TRACED_CPU_MS = 1.25;
 
+/** Local prompt file, no Langfuse keys: no scores are sent (SPEC §9), with tracing on or off. */
+const LOCAL_PROMPT_ENV = { PROMPT_SOURCE: 'local', LANGFUSE_PUBLIC_KEY: '', LANGFUSE_SECRET_KEY: '' };
+
+interface Pair {
+  /** Variant name prefix: `<prefix>-tracing-on` / `-off`. */
+  prefix: string;
+  label: string;
+  env?: Record<string, string>;
+}
+const ALONE: Pair = { prefix: 'local-prompt', label: 'tracing alone (local prompt file, no scores)', env: LOCAL_PROMPT_ENV };
+const DEPLOYED: Pair = { prefix: 'service', label: 'as deployed (Langfuse prompts: + 2 scores per run)' };
+
 let baseline: { ref: string; dir: string; commit: string } | undefined;
 
 function baselineTree(ref: string | undefined): typeof baseline {
@@ -25,7 +44,17 @@ function baselineTree(ref: string | undefined): typeof baseline {
   return baseline;
 }
 
+const pairPlans = (pair: Pair, namePrefix: string, tree?: string): VariantPlan[] =>
+  [false, true].map((traced) => ({
+    name: `${namePrefix}-tracing-${traced ? 'on' : 'off'}`,
+    kind: 'service' as const,
+    traced,
+    ...(pair.env ? { env: pair.env } : {}),
+    ...(tree ? { tree } : {}),
+  }));
+
 interface Costs {
+  label: string;
   on: VariantSummary;
   off: VariantSummary;
   cpuRatio: number;
@@ -33,9 +62,13 @@ interface Costs {
   rpsRatio: number;
 }
 
-function costs(on: VariantSummary, off: VariantSummary): Costs {
-  return { on, off, cpuRatio: ratio(on.cpuMsPerRequest, off.cpuMsPerRequest), cpuAddedMs: on.cpuMsPerRequest - off.cpuMsPerRequest, rpsRatio: ratio(on.rps, off.rps) };
+function costs(label: string, interleaved: InterleavedResult, namePrefix: string): Costs {
+  const on = interleaved.variants.get(`${namePrefix}-tracing-on`) as VariantSummary;
+  const off = interleaved.variants.get(`${namePrefix}-tracing-off`) as VariantSummary;
+  return { label, on, off, cpuRatio: ratio(on.cpuMsPerRequest, off.cpuMsPerRequest), cpuAddedMs: on.cpuMsPerRequest - off.cpuMsPerRequest, rpsRatio: ratio(on.rps, off.rps) };
 }
+
+const json = (c: Costs) => ({ cpuRatio: c.cpuRatio, cpuAddedMs: c.cpuAddedMs, rpsRatio: c.rpsRatio, on: c.on, off: c.off });
 
 export const tracingSection: BenchSection = {
   name: 'tracing',
@@ -43,97 +76,101 @@ export const tracingSection: BenchSection = {
   byDefault: true,
   options: [{ name: 'baseline', kind: 'string', help: 'also measure this git ref (e.g. main) in the same rounds: before/after' }],
   variants({ options }) {
-    const plans: VariantPlan[] = [
-      { name: 'service-tracing-off', kind: 'service', traced: false },
-      { name: 'service-tracing-on', kind: 'service', traced: true },
-    ];
+    const plans = [...pairPlans(DEPLOYED, DEPLOYED.prefix), ...pairPlans(ALONE, ALONE.prefix)];
     const base = baselineTree(options.str('baseline'));
-    if (base) {
-      plans.push(
-        { name: `baseline-${base.commit}-tracing-off`, kind: 'service', traced: false, tree: base.dir },
-        { name: `baseline-${base.commit}-tracing-on`, kind: 'service', traced: true, tree: base.dir },
-      );
-    }
+    if (base) for (const pair of [DEPLOYED, ALONE]) plans.push(...pairPlans(pair, `baseline-${base.commit}-${pair.prefix}`, base.dir));
     return plans;
   },
   async run({ cfg, report, results, shared, options }, interleaved?: InterleavedResult) {
     if (!interleaved) throw new Error('tracing: needs the interleaved 0 ms run');
-    const get = (name: string) => interleaved.variants.get(name) as VariantSummary;
     const spansPerRequest = interleaved.spansPerRequest.get('service-tracing-on') as number;
     shared.spansPerRequest = spansPerRequest;
-    const now = costs(get('service-tracing-on'), get('service-tracing-off'));
+    const alone = costs(ALONE.label, interleaved, ALONE.prefix);
+    const deployed = costs(DEPLOYED.label, interleaved, DEPLOYED.prefix);
     const base = baselineTree(options.str('baseline'));
-    const before = base ? costs(get(`baseline-${base.commit}-tracing-on`), get(`baseline-${base.commit}-tracing-off`)) : undefined;
+    const before = base
+      ? { alone: costs(`${base.ref}: ${ALONE.label}`, interleaved, `baseline-${base.commit}-${ALONE.prefix}`), deployed: costs(`${base.ref}: ${DEPLOYED.label}`, interleaved, `baseline-${base.commit}-${DEPLOYED.prefix}`) }
+      : undefined;
+    const all = [alone, deployed, ...(before ? [before.alone, before.deployed] : [])];
 
     report.section(
       `Tracing cost: 0 ms model, ${interleaved.connections} connections, ${interleaved.rounds} interleaved rounds x ~${interleaved.durationSec} s per variant (medians)`,
     );
-    report.push(variantTable(before ? [now.off, now.on, before.off, before.on] : [now.off, now.on]), VARIANT_TABLE_LEGEND, '');
-    const row = (label: string, c: Costs) => [
-      label,
-      `${fmt(c.on.cpuMsPerRequest, 3)} / ${fmt(c.off.cpuMsPerRequest, 3)}`,
-      `${fmtX(c.cpuRatio)} (+${fmt(c.cpuAddedMs, 3)} ms)`,
-      `${fmt(c.on.rps, 0)} / ${fmt(c.off.rps, 0)} (${fmtX(c.rpsRatio)})`,
-      `${c.on.saturated.resource} / ${c.off.saturated.resource}`,
-    ];
     report.push(
+      variantTable(all.flatMap((c) => [c.off, c.on])),
+      VARIANT_TABLE_LEGEND,
+      '',
       table(
         ['tracing on / off', 'CPU ms/req', 'CPU ratio', 'req/s', 'throughput limited by'],
-        [row('this tree', now), ...(before && base ? [row(`baseline ${base.ref} (${base.commit})`, before)] : [])],
+        all.map((c) => [
+          c.label,
+          `${fmt(c.on.cpuMsPerRequest, 3)} / ${fmt(c.off.cpuMsPerRequest, 3)}`,
+          `${fmtX(c.cpuRatio)} (+${fmt(c.cpuAddedMs, 3)} ms)`,
+          `${fmt(c.on.rps, 0)} / ${fmt(c.off.rps, 0)} (${fmtX(c.rpsRatio)})`,
+          `${c.on.saturated.resource} / ${c.off.saturated.resource}`,
+        ]),
       ),
-      `traced: ${now.on.saturated.detail}`,
-      `spans: ${fmt(spansPerRequest, 2)} per request, received ${fmtInt(now.on.spansReceived)} of ${fmtInt(now.on.spansExpected)} expected, dropped ${fmtInt(now.on.spansDropped)}`,
+      `the two automatic scores per answered run (sent only with a trace): +${fmt(deployed.on.cpuMsPerRequest - alone.on.cpuMsPerRequest - (deployed.off.cpuMsPerRequest - alone.off.cpuMsPerRequest), 3)} ms CPU per request`,
+      `traced (as deployed): ${deployed.on.saturated.detail}`,
+      `spans: ${fmt(spansPerRequest, 2)} per request, received ${fmtInt(deployed.on.spansReceived)} of ${fmtInt(deployed.on.spansExpected)} expected, dropped ${fmtInt(deployed.on.spansDropped)}`,
     );
     if (before && base) {
       report.push(
-        `this tree vs ${base.ref}: traced ${fmtX(ratio(now.on.cpuMsPerRequest, before.on.cpuMsPerRequest))} CPU per request ` +
-          `(${fmt(before.on.cpuMsPerRequest, 3)} → ${fmt(now.on.cpuMsPerRequest, 3)} ms), untraced ${fmtX(ratio(now.off.cpuMsPerRequest, before.off.cpuMsPerRequest))} ` +
-          `(${fmt(before.off.cpuMsPerRequest, 3)} → ${fmt(now.off.cpuMsPerRequest, 3)} ms)`,
+        `this tree vs ${base.ref} (${base.commit}), CPU per request: tracing alone on ${fmt(before.alone.on.cpuMsPerRequest, 3)} → ${fmt(alone.on.cpuMsPerRequest, 3)} ms ` +
+          `(${fmtX(ratio(alone.on.cpuMsPerRequest, before.alone.on.cpuMsPerRequest))}), off ${fmt(before.alone.off.cpuMsPerRequest, 3)} → ${fmt(alone.off.cpuMsPerRequest, 3)} ms; ` +
+          `as deployed on ${fmt(before.deployed.on.cpuMsPerRequest, 3)} → ${fmt(deployed.on.cpuMsPerRequest, 3)} ms (${fmtX(ratio(deployed.on.cpuMsPerRequest, before.deployed.on.cpuMsPerRequest))})`,
       );
     }
 
     const node24 = cfg.serverNodeVersion.startsWith('24.');
     const goalNote = node24 ? '' : ` (target set for Node 24; servers here on Node ${cfg.serverNodeVersion})`;
-    const ratioOk = now.cpuRatio <= MAX_TRACING_CPU_RATIO;
-    const absOk = now.on.cpuMsPerRequest <= MAX_TRACED_CPU_MS;
-    report.check(
-      `tracing adds <= ${Math.round((MAX_TRACING_CPU_RATIO - 1) * 100)}% CPU per request${goalNote}`,
-      ratioOk,
-      `${fmtX(now.cpuRatio)} (${fmt(now.on.cpuMsPerRequest, 3)} vs ${fmt(now.off.cpuMsPerRequest, 3)} ms); throughput ${fmtX(now.rpsRatio)}, limited by ${now.on.saturated.resource}`,
-    );
-    report.check(
-      `CPU per request with tracing <= ${MAX_TRACED_CPU_MS} ms${goalNote}`,
-      absOk,
-      `${cpuWithSpread(now.on)} ms => at most ~${fmt(1000 / now.on.cpuMsPerRequest, 0)} req/s per fully busy process`,
-    );
-    report.check(
-      'tracing: no span dropped',
-      (now.on.spansDropped ?? 0) === 0,
-      `${fmtInt(now.on.spansDropped)} of ${fmtInt(now.on.spansExpected)} (${fmt(((now.on.spansDropped ?? 0) / Math.max(1, now.on.spansExpected ?? 1)) * 100, 2)}%)`,
-    );
-    report.summary({ figure: 'CPU per request, tracing on (0 ms model; rounds min–max)', value: `${cpuWithSpread(now.on)} ms`, target: `≤ ${MAX_TRACED_CPU_MS} ms on Node 24`, met: node24 ? absOk : undefined });
-    report.summary({ figure: 'CPU per request, tracing off (OTEL_SDK_DISABLED)', value: `${cpuWithSpread(now.off)} ms` });
+    const pct = Math.round((MAX_TRACING_CPU_RATIO - 1) * 100);
+    for (const c of [alone, deployed]) {
+      report.check(
+        `${c.label}: tracing adds <= ${pct}% CPU per request${goalNote}`,
+        c.cpuRatio <= MAX_TRACING_CPU_RATIO,
+        `${fmtX(c.cpuRatio)} (${fmt(c.on.cpuMsPerRequest, 3)} vs ${fmt(c.off.cpuMsPerRequest, 3)} ms); throughput ${fmtX(c.rpsRatio)}, limited by ${c.on.saturated.resource}`,
+      );
+      report.check(
+        `${c.label}: CPU per request with tracing <= ${MAX_TRACED_CPU_MS} ms${goalNote}`,
+        c.on.cpuMsPerRequest <= MAX_TRACED_CPU_MS,
+        `${cpuWithSpread(c.on)} ms => at most ~${fmt(1000 / c.on.cpuMsPerRequest, 0)} req/s per fully busy process`,
+      );
+    }
+    const dropped = (deployed.on.spansDropped ?? 0) + (alone.on.spansDropped ?? 0);
+    const expected = (deployed.on.spansExpected ?? 0) + (alone.on.spansExpected ?? 0);
+    report.check('tracing: no span dropped', dropped === 0, `${fmtInt(dropped)} of ${fmtInt(expected)}`);
+
+    const met = (ok: boolean) => (node24 ? ok : undefined);
+    report.summary({ figure: 'CPU per request, tracing on, as deployed (Langfuse prompts; rounds min–max)', value: `${cpuWithSpread(deployed.on)} ms`, target: `≤ ${MAX_TRACED_CPU_MS} ms on Node 24`, met: met(deployed.on.cpuMsPerRequest <= MAX_TRACED_CPU_MS) });
+    report.summary({ figure: 'CPU per request, tracing off (OTEL_SDK_DISABLED)', value: `${cpuWithSpread(deployed.off)} ms` });
     report.summary({
-      figure: 'tracing cost: CPU per request on ÷ off',
-      value: `${fmtX(now.cpuRatio)} (+${fmt(now.cpuAddedMs, 3)} ms)`,
+      figure: 'tracing alone (spans + export; local prompt file, no scores): CPU on ÷ off',
+      value: `${fmtX(alone.cpuRatio)} (${fmt(alone.on.cpuMsPerRequest, 3)} vs ${fmt(alone.off.cpuMsPerRequest, 3)} ms)`,
       target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`,
-      met: node24 ? ratioOk : undefined,
+      met: met(alone.cpuRatio <= MAX_TRACING_CPU_RATIO),
     });
     report.summary({
-      figure: 'throughput on / off (limited by)',
-      value: `${fmt(now.on.rps, 0)} / ${fmt(now.off.rps, 0)} req/s (${fmtX(now.rpsRatio)}; ${now.on.saturated.resource} / ${now.off.saturated.resource})`,
+      figure: 'as deployed: CPU on ÷ off (tracing + the 2 automatic scores it enables)',
+      value: `${fmtX(deployed.cpuRatio)} (+${fmt(deployed.cpuAddedMs, 3)} ms)`,
+      target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`,
+      met: met(deployed.cpuRatio <= MAX_TRACING_CPU_RATIO),
     });
-    report.summary({ figure: 'spans per request; dropped', value: `${fmt(spansPerRequest, 0)}; ${fmtInt(now.on.spansDropped)} of ${fmtInt(now.on.spansExpected)}`, target: '0 dropped', met: (now.on.spansDropped ?? 0) === 0 });
+    report.summary({
+      figure: 'throughput on / off, as deployed (limited by)',
+      value: `${fmt(deployed.on.rps, 0)} / ${fmt(deployed.off.rps, 0)} req/s (${fmtX(deployed.rpsRatio)}; ${deployed.on.saturated.resource} / ${deployed.off.saturated.resource})`,
+    });
+    report.summary({ figure: 'spans per request; dropped', value: `${fmt(spansPerRequest, 0)}; ${fmtInt(dropped)} of ${fmtInt(expected)}`, target: '0 dropped', met: dropped === 0 });
     if (before && base) {
-      report.summary({
-        figure: `before (${base.ref}, ${base.commit}): CPU per request on / off, ratio`,
-        value: `${fmt(before.on.cpuMsPerRequest, 3)} / ${fmt(before.off.cpuMsPerRequest, 3)} ms, ${fmtX(before.cpuRatio)}`,
-      });
+      for (const c of [before.alone, before.deployed]) {
+        report.summary({ figure: `before: ${c.label}, CPU on / off, ratio`, value: `${fmt(c.on.cpuMsPerRequest, 3)} / ${fmt(c.off.cpuMsPerRequest, 3)} ms, ${fmtX(c.cpuRatio)}` });
+      }
     }
     results.tracing = {
       spansPerRequest,
-      now: { cpuRatio: now.cpuRatio, cpuAddedMs: now.cpuAddedMs, rpsRatio: now.rpsRatio, on: now.on, off: now.off },
-      ...(before && base ? { baseline: { ref: base.ref, commit: base.commit, cpuRatio: before.cpuRatio, cpuAddedMs: before.cpuAddedMs, rpsRatio: before.rpsRatio, on: before.on, off: before.off } } : {}),
+      alone: json(alone),
+      deployed: json(deployed),
+      ...(before && base ? { baseline: { ref: base.ref, commit: base.commit, alone: json(before.alone), deployed: json(before.deployed) } } : {}),
     };
   },
 };
