@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLangfusePromptStandIn, type LangfuseExtraRoutes, type LangfusePromptSeed, type LangfusePromptStandIn } from '../../test/support/langfuse-prompt-stand-in.js';
+import { SETTINGS_VARIABLES } from '../../src/config/settings.js';
 import type { SinkStats } from '../otlp-sink.js';
 import { LoadGenerator } from './loadgen-client.js';
 import { freePort, ManagedProcess, sleep } from './proc.js';
@@ -175,10 +176,16 @@ export interface Server {
   tree: string;
 }
 
-/** Env for the service: everything explicit, so a developer's `.env` cannot change what is measured. */
-export function serviceEnv(openaiUrl: string, traced: boolean, extra: Record<string, string>): Record<string, string> {
+/**
+ * Env for the service: every variable it reads is set (empty = its default), so a developer's
+ * `.env` cannot change what is measured.
+ */
+export function serviceEnv(name: string, openaiUrl: string, traced: boolean, extra: Record<string, string>): Record<string, string> {
   return {
     ...baseEnv(),
+    ...Object.fromEntries(SETTINGS_VARIABLES.map((v) => [v, ''])),
+    // its own file, out of the checkout (Langfuse mode writes the last fetched templates)
+    PROMPT_SNAPSHOT_FILE: path.join(logDir(), `${name}-prompt-snapshot.json`),
     HOST: '127.0.0.1',
     OPENAI_API_KEY: OPENAI_KEY,
     OPENAI_BASE_URL: `${openaiUrl}/v1`,
@@ -226,7 +233,7 @@ export async function startServer(
   const script = kind === 'service' ? 'src/server.ts' : `bench/${kind}-server.ts`;
   const env =
     kind === 'service'
-      ? serviceEnv(openai.url, traced, extraEnv)
+      ? serviceEnv(name, openai.url, traced, extraEnv)
       : { ...baseEnv(), HOST: '127.0.0.1', OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, OPENAI_API: 'responses', ...extraEnv };
   env.PORT = String(port);
   const proc = new ManagedProcess({

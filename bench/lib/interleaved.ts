@@ -81,6 +81,19 @@ export async function runInterleaved(plans: readonly VariantPlan[], cfg: CommonC
   return { connections: cfg.connections, rounds: cfg.rounds, durationSec: cfg.durationSec, variants, runs, spansPerRequest };
 }
 
+/**
+ * CPU per request of `a` ÷ `b`, round by round (the two ran minutes apart at most, under the same
+ * contention), then the median and spread of those ratios: steadier than a ratio of medians when
+ * other tenants come and go.
+ */
+export function pairedCpuRatio(result: InterleavedResult, a: string, b: string): { median: number; min: number; max: number; perRound: number[] } {
+  const runsB = new Map((result.runs.get(b) ?? []).map((r) => [r.round, r.cpuMsPerRequest]));
+  const perRound = (result.runs.get(a) ?? [])
+    .map((r) => r.cpuMsPerRequest / (runsB.get(r.round) ?? Number.NaN))
+    .filter(Number.isFinite);
+  return { median: median(perRound), min: perRound.length ? Math.min(...perRound) : Number.NaN, max: perRound.length ? Math.max(...perRound) : Number.NaN, perRound };
+}
+
 /** `1.234 (1.20–1.31)`: median with the spread over rounds. */
 export function cpuWithSpread(s: VariantSummary, digits = 3): string {
   return `${fmt(s.cpuMsPerRequest, digits)} (${fmt(s.cpuMsPerRequestMin, digits)}–${fmt(s.cpuMsPerRequestMax, digits)})`;

@@ -15,7 +15,7 @@
  * prepareTree), measured in the same rounds: before/after figures from one run.
  */
 import { prepareTree } from '../lib/harness.js';
-import { cpuWithSpread, variantTable, VARIANT_TABLE_LEGEND, type InterleavedResult, type VariantPlan } from '../lib/interleaved.js';
+import { cpuWithSpread, pairedCpuRatio, variantTable, VARIANT_TABLE_LEGEND, type InterleavedResult, type VariantPlan } from '../lib/interleaved.js';
 import type { VariantSummary } from '../lib/measure.js';
 import { fmt, fmtInt, fmtX, ratio, table } from '../lib/stats.js';
 import type { BenchSection } from './section.js';
@@ -57,7 +57,10 @@ interface Costs {
   label: string;
   on: VariantSummary;
   off: VariantSummary;
+  /** Median of the per-round ratios on ÷ off (see pairedCpuRatio), with their spread. */
   cpuRatio: number;
+  cpuRatioMin: number;
+  cpuRatioMax: number;
   cpuAddedMs: number;
   rpsRatio: number;
 }
@@ -65,10 +68,22 @@ interface Costs {
 function costs(label: string, interleaved: InterleavedResult, namePrefix: string): Costs {
   const on = interleaved.variants.get(`${namePrefix}-tracing-on`) as VariantSummary;
   const off = interleaved.variants.get(`${namePrefix}-tracing-off`) as VariantSummary;
-  return { label, on, off, cpuRatio: ratio(on.cpuMsPerRequest, off.cpuMsPerRequest), cpuAddedMs: on.cpuMsPerRequest - off.cpuMsPerRequest, rpsRatio: ratio(on.rps, off.rps) };
+  const paired = pairedCpuRatio(interleaved, on.name, off.name);
+  return {
+    label,
+    on,
+    off,
+    cpuRatio: paired.median,
+    cpuRatioMin: paired.min,
+    cpuRatioMax: paired.max,
+    cpuAddedMs: on.cpuMsPerRequest - off.cpuMsPerRequest,
+    rpsRatio: ratio(on.rps, off.rps),
+  };
 }
 
-const json = (c: Costs) => ({ cpuRatio: c.cpuRatio, cpuAddedMs: c.cpuAddedMs, rpsRatio: c.rpsRatio, on: c.on, off: c.off });
+const ratioWithSpread = (c: Costs) => `${fmtX(c.cpuRatio)} (${fmt(c.cpuRatioMin, 2)}–${fmt(c.cpuRatioMax, 2)})`;
+
+const json = (c: Costs) => ({ cpuRatio: c.cpuRatio, cpuRatioMin: c.cpuRatioMin, cpuRatioMax: c.cpuRatioMax, cpuAddedMs: c.cpuAddedMs, rpsRatio: c.rpsRatio, on: c.on, off: c.off });
 
 export const tracingSection: BenchSection = {
   name: 'tracing',
@@ -101,11 +116,12 @@ export const tracingSection: BenchSection = {
       VARIANT_TABLE_LEGEND,
       '',
       table(
-        ['tracing on / off', 'CPU ms/req', 'CPU ratio', 'req/s', 'throughput limited by'],
+        ['tracing on / off', 'CPU ms/req (medians)', 'added', 'CPU ratio per round: median (min–max)', 'req/s', 'throughput limited by'],
         all.map((c) => [
           c.label,
           `${fmt(c.on.cpuMsPerRequest, 3)} / ${fmt(c.off.cpuMsPerRequest, 3)}`,
-          `${fmtX(c.cpuRatio)} (+${fmt(c.cpuAddedMs, 3)} ms)`,
+          `+${fmt(c.cpuAddedMs, 3)} ms`,
+          ratioWithSpread(c),
           `${fmt(c.on.rps, 0)} / ${fmt(c.off.rps, 0)} (${fmtX(c.rpsRatio)})`,
           `${c.on.saturated.resource} / ${c.off.saturated.resource}`,
         ]),
@@ -115,10 +131,13 @@ export const tracingSection: BenchSection = {
       `spans: ${fmt(spansPerRequest, 2)} per request, received ${fmtInt(deployed.on.spansReceived)} of ${fmtInt(deployed.on.spansExpected)} expected, dropped ${fmtInt(deployed.on.spansDropped)}`,
     );
     if (before && base) {
+      const vs = (now: VariantSummary, then: VariantSummary) => {
+        const p = pairedCpuRatio(interleaved, now.name, then.name);
+        return `${fmt(then.cpuMsPerRequest, 3)} → ${fmt(now.cpuMsPerRequest, 3)} ms, per round ${fmtX(p.median)} (${fmt(p.min, 2)}–${fmt(p.max, 2)})`;
+      };
       report.push(
-        `this tree vs ${base.ref} (${base.commit}), CPU per request: tracing alone on ${fmt(before.alone.on.cpuMsPerRequest, 3)} → ${fmt(alone.on.cpuMsPerRequest, 3)} ms ` +
-          `(${fmtX(ratio(alone.on.cpuMsPerRequest, before.alone.on.cpuMsPerRequest))}), off ${fmt(before.alone.off.cpuMsPerRequest, 3)} → ${fmt(alone.off.cpuMsPerRequest, 3)} ms; ` +
-          `as deployed on ${fmt(before.deployed.on.cpuMsPerRequest, 3)} → ${fmt(deployed.on.cpuMsPerRequest, 3)} ms (${fmtX(ratio(deployed.on.cpuMsPerRequest, before.deployed.on.cpuMsPerRequest))})`,
+        `this tree vs ${base.ref} (${base.commit}), CPU per request: tracing alone on ${vs(alone.on, before.alone.on)}; off ${vs(alone.off, before.alone.off)}; ` +
+          `as deployed on ${vs(deployed.on, before.deployed.on)}; off ${vs(deployed.off, before.deployed.off)}`,
       );
     }
 
@@ -129,7 +148,7 @@ export const tracingSection: BenchSection = {
       report.check(
         `${c.label}: tracing adds <= ${pct}% CPU per request${goalNote}`,
         c.cpuRatio <= MAX_TRACING_CPU_RATIO,
-        `${fmtX(c.cpuRatio)} (${fmt(c.on.cpuMsPerRequest, 3)} vs ${fmt(c.off.cpuMsPerRequest, 3)} ms); throughput ${fmtX(c.rpsRatio)}, limited by ${c.on.saturated.resource}`,
+        `${ratioWithSpread(c)} per round (medians ${fmt(c.on.cpuMsPerRequest, 3)} vs ${fmt(c.off.cpuMsPerRequest, 3)} ms); throughput ${fmtX(c.rpsRatio)}, limited by ${c.on.saturated.resource}`,
       );
       report.check(
         `${c.label}: CPU per request with tracing <= ${MAX_TRACED_CPU_MS} ms${goalNote}`,
@@ -146,13 +165,13 @@ export const tracingSection: BenchSection = {
     report.summary({ figure: 'CPU per request, tracing off (OTEL_SDK_DISABLED)', value: `${cpuWithSpread(deployed.off)} ms` });
     report.summary({
       figure: 'tracing alone (spans + export; local prompt file, no scores): CPU on ÷ off',
-      value: `${fmtX(alone.cpuRatio)} (${fmt(alone.on.cpuMsPerRequest, 3)} vs ${fmt(alone.off.cpuMsPerRequest, 3)} ms)`,
+      value: `${ratioWithSpread(alone)} (${fmt(alone.on.cpuMsPerRequest, 3)} vs ${fmt(alone.off.cpuMsPerRequest, 3)} ms)`,
       target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`,
       met: met(alone.cpuRatio <= MAX_TRACING_CPU_RATIO),
     });
     report.summary({
       figure: 'as deployed: CPU on ÷ off (tracing + the 2 automatic scores it enables)',
-      value: `${fmtX(deployed.cpuRatio)} (+${fmt(deployed.cpuAddedMs, 3)} ms)`,
+      value: `${ratioWithSpread(deployed)} (+${fmt(deployed.cpuAddedMs, 3)} ms)`,
       target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`,
       met: met(deployed.cpuRatio <= MAX_TRACING_CPU_RATIO),
     });
@@ -163,7 +182,7 @@ export const tracingSection: BenchSection = {
     report.summary({ figure: 'spans per request; dropped', value: `${fmt(spansPerRequest, 0)}; ${fmtInt(dropped)} of ${fmtInt(expected)}`, target: '0 dropped', met: dropped === 0 });
     if (before && base) {
       for (const c of [before.alone, before.deployed]) {
-        report.summary({ figure: `before: ${c.label}, CPU on / off, ratio`, value: `${fmt(c.on.cpuMsPerRequest, 3)} / ${fmt(c.off.cpuMsPerRequest, 3)} ms, ${fmtX(c.cpuRatio)}` });
+        report.summary({ figure: `before: ${c.label}, CPU on / off, ratio`, value: `${fmt(c.on.cpuMsPerRequest, 3)} / ${fmt(c.off.cpuMsPerRequest, 3)} ms, ${ratioWithSpread(c)}` });
       }
     }
     results.tracing = {
