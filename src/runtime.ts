@@ -14,7 +14,7 @@ import { createNodeHttpFetch } from './model/node-http-fetch.js';
 import { OpenAiAnswerModel } from './model/openai-model.js';
 import { LangfusePromptSource } from './prompts/langfuse-prompt-source.js';
 import { LocalPromptSource } from './prompts/local-prompt-source.js';
-import type { PromptSource } from './prompts/prompt-source.js';
+import type { PromptSource, VersionedPromptSource } from './prompts/prompt-source.js';
 import { PromptResolver } from './prompts/prompt-resolver.js';
 import { PROMPT_NAME } from './prompts/prompt-template.js';
 import { CapturePolicy } from './telemetry/capture-policy.js';
@@ -33,7 +33,7 @@ export interface Runtime {
   model: AnswerModel;
 }
 
-export function createPromptSource(settings: Settings): PromptSource {
+export function createPromptSource(settings: Settings): VersionedPromptSource {
   const { langfuse, prompts } = settings;
   if (prompts.source === 'local') return LocalPromptSource.fromPath(prompts.localFile);
   return new LangfusePromptSource({
