@@ -10,9 +10,10 @@
  *  - PATCH  /api/public/v2/prompts/{name}/versions/{version} (`{"newLabels": [...]}` adds labels)
  *  - DELETE /api/public/v2/prompts/{name}?label=&version=
  *  - GET    /api/public/health
+ *  - the dataset APIs of langfuse-datasets-stand-in.ts (datasets, dataset items, dataset run items)
  *
  * Standalone: `node --import tsx test/support/langfuse-prompt-stand-in.ts --port 3100
- *   [--public-key pk] [--secret-key sk] [--seed prompts.json] [--delay-ms n]`
+ *   [--public-key pk] [--secret-key sk] [--seed prompts.json] [--delay-ms n] [--run-items v3|v4]`
  * prints `listening http://127.0.0.1:3100` and runs until SIGTERM/SIGINT.
  */
 import type http from 'node:http';
@@ -30,6 +31,7 @@ import {
   sendFaultBody,
   sendJson,
 } from './stand-in-util.js';
+import { createLangfuseDatasetRoutes, type LangfuseDatasetRoutes, type RunItemsMode } from './langfuse-datasets-stand-in.js';
 
 // ---------------------------------------------------------------------------
 // Types
@@ -98,6 +100,30 @@ export interface LangfuseRequestRecord {
   promptName?: string;
 }
 
+/** A request handed to `extraRoutes` (other Langfuse APIs served by the same stand-in). */
+export interface LangfuseExtraRequest {
+  method: string;
+  pathname: string;
+  query: Record<string, string>;
+  rawBody: Buffer;
+  headers: http.IncomingHttpHeaders;
+  /** Throws the stand-in's 401 unless the request carries the project's Basic auth. */
+  checkAuth(): void;
+}
+
+export interface LangfuseExtraResponse {
+  status: number;
+  /** JSON body; omitted: an empty body. */
+  body?: unknown;
+  /** A non-JSON body (e.g. an empty protobuf OTLP response). */
+  raw?: { contentType: string; data: Buffer };
+}
+
+/** More routes on the same server (see langfuse-quality-stand-in.ts); undefined: not mine. */
+export interface LangfuseExtraRoutes {
+  handle(request: LangfuseExtraRequest): LangfuseExtraResponse | undefined;
+}
+
 export interface LangfusePromptStandInOptions {
   /** Default 0 (ephemeral). */
   port?: number | undefined;
@@ -114,6 +140,10 @@ export interface LangfusePromptStandInOptions {
   projectId?: string | undefined;
   /** Artificial latency for every request. Default 0. */
   delayMs?: number | undefined;
+  /** Further Langfuse APIs on the same port (faults and delays apply to them too). */
+  extraRoutes?: LangfuseExtraRoutes | undefined;
+  /** The dataset APIs (langfuse-datasets-stand-in.ts): `v3` (default) records run items, `v4` answers them 404; false: off. */
+  datasets?: RunItemsMode | false | undefined;
 }
 
 export interface LangfusePromptStandIn {
@@ -126,10 +156,12 @@ export interface LangfusePromptStandIn {
   readonly secretKey: string;
   /** Every request received, in arrival order. */
   readonly requests: LangfuseRequestRecord[];
+  /** Datasets, items, runs and run items received (undefined with `datasets: false`). */
+  readonly datasets: LangfuseDatasetRoutes | undefined;
   /** Number of GET /api/public/v2/prompts/{name} requests, optionally for one effective label and/or name. */
   promptFetches(label?: string, name?: string): number;
   /** Fault applied to every request until cleared. Clearing 'hang' releases parked requests (they are then answered normally). */
-  setFault(fault: LangfuseFault | null): void;
+  setFault(fault: LangfuseFault | null, scope?: { paths: RegExp }): void;
   setDelayMs(ms: number): void;
   /** Close the listening socket (connections → ECONNREFUSED) but keep the port and the store. */
   stopListening(): Promise<void>;
@@ -321,7 +353,9 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
   for (const seed of options.prompts ?? []) store.create(seed, 'seed');
 
   const requests: LangfuseRequestRecord[] = [];
+  const datasetRoutes = options.datasets === false ? undefined : createLangfuseDatasetRoutes({ projectId: options.projectId, runItems: options.datasets ?? 'v3' });
   let fault: LangfuseFault | null = null;
+  let faultPaths: RegExp | undefined;
   let delayMs = options.delayMs ?? 0;
   let closed = false;
   const parked = new Set<{ resume: () => void; res: http.ServerResponse }>();
@@ -341,7 +375,10 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
     if (pass !== secretKey) throw fail("Invalid credentials. Confirm that you've configured the correct host.");
   };
 
-  const route = (method: string, pathname: string, query: Record<string, string>, rawBody: Buffer, record: LangfuseRequestRecord, req: http.IncomingMessage): { status: number; body?: unknown } => {
+  const route = (method: string, pathname: string, query: Record<string, string>, rawBody: Buffer, record: LangfuseRequestRecord, req: http.IncomingMessage): LangfuseExtraResponse => {
+    const extraRequest = { method, pathname, query, rawBody, headers: req.headers, checkAuth: () => checkAuth(req) };
+    const extra = datasetRoutes?.handle(extraRequest) ?? options.extraRoutes?.handle(extraRequest);
+    if (extra) return extra;
     if (pathname === '/api/public/health') {
       if (method !== 'GET') throw new HttpError(405, { message: 'Method not allowed', error: 'MethodNotAllowedError' });
       return { status: 200, body: { status: 'OK', version: serverVersion } };
@@ -458,8 +495,11 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
   const respond = (req: http.IncomingMessage, res: http.ServerResponse, rawBody: Buffer, record: LangfuseRequestRecord, url: URL): void => {
     if (res.destroyed) return;
     try {
-      const { status, body } = route(req.method ?? 'GET', url.pathname, record.query, rawBody, record, req);
-      if (body === undefined) {
+      const { status, body, raw } = route(req.method ?? 'GET', url.pathname, record.query, rawBody, record, req);
+      if (raw) {
+        res.writeHead(status, { 'content-type': raw.contentType, 'content-length': raw.data.length });
+        res.end(raw.data);
+      } else if (body === undefined) {
         res.writeHead(status);
         res.end();
       } else {
@@ -497,7 +537,8 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
     });
     readBody(req).then(
       (rawBody) => {
-        const f = fault;
+        // A scoped fault hits only matching paths (e.g. the dataset APIs while prompts still answer).
+        const f = faultPaths && !faultPaths.test(url.pathname) ? null : fault;
         if (f === 'reset') {
           req.socket.destroy();
           return;
@@ -541,6 +582,7 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
     publicKey,
     secretKey,
     requests,
+    datasets: datasetRoutes,
     get listening(): boolean {
       return server.listening;
     },
@@ -557,8 +599,9 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
       }
       return n;
     },
-    setFault(f: LangfuseFault | null): void {
+    setFault(f: LangfuseFault | null, scope?: { paths: RegExp }): void {
       fault = f;
+      faultPaths = f === null ? undefined : scope?.paths;
       if (f !== 'hang') for (const p of [...parked]) p.resume();
     },
     setDelayMs(ms: number): void {
@@ -608,6 +651,7 @@ if (isDirectRun(import.meta.url)) {
       publicKey: args.get('public-key'),
       secretKey: args.get('secret-key'),
       delayMs: Number(args.get('delay-ms') ?? 0),
+      datasets: args.get('run-items') === 'v4' ? 'v4' : 'v3',
       prompts,
     }),
   );
