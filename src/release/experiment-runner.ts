@@ -78,7 +78,14 @@ function experimentAttributes(run: ExperimentRun, item: DatasetItem, experimentI
   };
 }
 
-async function runItem(run: ExperimentRun, item: DatasetItem, deps: ExperimentDeps): Promise<{ result: ItemResult; unpriced: string[] }> {
+interface ItemRun {
+  result: ItemResult;
+  unpriced: string[];
+  /** Settles when the agent run itself has ended (later than `result` when the item timed out). */
+  settled: Promise<unknown>;
+}
+
+async function runItem(run: ExperimentRun, item: DatasetItem, deps: ExperimentDeps): Promise<ItemRun> {
   const sessionId = `eval_${randomBytes(16).toString('hex')}`;
   const traceContext: TraceContext = {
     sessionId,
@@ -118,10 +125,13 @@ async function runItem(run: ExperimentRun, item: DatasetItem, deps: ExperimentDe
         root.setAttributes(rootAttributes);
 
         let output: ItemOutput;
+        let settled: Promise<unknown> = Promise.resolve();
         try {
           const input = { ...item.input, conversation_id: sessionId, prompt_label: run.promptLabel };
           const itemContext = { ...traceContext, attributes: { ...traceContext.attributes, ...rootAttributes } };
-          const { state } = await meterCalls(calls, () => withDeadline(run.agent.run(input, { traceContext: itemContext }), deps.itemTimeoutMs, deps.signal));
+          const agentRun = meterCalls(calls, () => run.agent.run(input, { traceContext: itemContext }));
+          settled = agentRun.catch(() => undefined);
+          const { state } = await withDeadline(agentRun, deps.itemTimeoutMs, deps.signal);
           output = { outcome: state.outcome, answer: state.answer };
         } catch (error) {
           output = { outcome: 'error', answer: '', error: errorType(error) };
@@ -145,6 +155,7 @@ async function runItem(run: ExperimentRun, item: DatasetItem, deps: ExperimentDe
         return {
           result: { item, output, evaluations, ...(traced ? { traceId: spanContext.traceId } : {}), costUsd },
           unpriced,
+          settled,
         };
       },
     ),
@@ -170,14 +181,21 @@ function withDeadline<T>(promise: Promise<T>, ms: number, signal: AbortSignal | 
   });
 }
 
-/** `fn` over `items` with at most `limit` running; results in input order; stops starting items on abort. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>, signal: AbortSignal | undefined): Promise<R[]> {
-  const results: R[] = [];
+/**
+ * `fn` over `items` with at most `limit` agent runs alive; results in input order; no new item after
+ * an abort. A timed-out item's result is in at its deadline, but its slot frees only when its run
+ * ends (the model call path has its own deadlines), so a hanging provider never sees more than
+ * `limit` requests from the gate.
+ */
+async function mapBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<ItemRun>, signal: AbortSignal | undefined): Promise<ItemRun[]> {
+  const results: ItemRun[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length && !signal?.aborted) {
       const index = next++;
-      results[index] = await fn(items[index] as T);
+      const itemRun = await fn(items[index] as T);
+      results[index] = itemRun;
+      if (!signal?.aborted) await itemRun.settled;
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
