@@ -258,5 +258,10 @@ if (entry && import.meta.url === pathToFileURL(resolve(entry)).href) {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  process.exitCode = await run(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, signal: interrupt.signal });
+  const code = await run(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, signal: interrupt.signal });
+  process.exitCode = code;
+  // Everything is written and flushed by now. @langfuse/core clears its per-request timer only when
+  // fetch resolves, so after a failed request (Langfuse unreachable) that timer would hold the
+  // process for the whole request timeout: do not wait for it.
+  setTimeout(() => process.exit(code), 200).unref();
 }
