@@ -74,7 +74,7 @@ describe('with the offline model and the local prompt file (CI)', () => {
     });
     expect(res.stdout[0]).toBe(`release gate order-status-regression-v1: dataset order-status-regression, ${ITEMS.length} items`);
     expect(res.stdout).toContain('gate: PASSED');
-    expect(res.stdout).toContain('langfuse: not recorded (no Langfuse keys: evaluated locally with the local prompt file)');
+    expect(res.stdout).toContain('langfuse: not recorded (no Langfuse keys: evaluated locally with the local prompt source)');
   });
 
   it("traces each item's run with the experiment attributes on every span", async () => {

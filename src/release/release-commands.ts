@@ -10,7 +10,7 @@ import { createModel, createRuntime } from '../runtime.js';
 import { ReleaseAudit, historyLine, readHistory, releaseActor, type ReleaseGate } from './audit.js';
 import { DATASET_NAME, RUBRIC, loadDataset, type DatasetItem } from './dataset.js';
 import { LangfuseExperimentRecorder, type EvaluationScoreSink } from './experiment-recording.js';
-import { runExperiment, type ExperimentRun } from './experiment-runner.js';
+import { ExperimentAborted, runExperiment, type ExperimentRun } from './experiment-runner.js';
 import { decideGate, gateJson, gateTable, type GateReport, type RunResult } from './gate.js';
 import type { LangfuseDatasets } from './langfuse-datasets.js';
 import { meteredModel, type MeteredCall } from './metered-model.js';
@@ -121,7 +121,7 @@ export async function promoteCommand(deps: ReleaseDeps, options: PromoteOptions)
   const candidate = await readVersion(deps.promptSource, version, label);
   const baseline = from === undefined ? undefined : await readVersion(deps.promptSource, from, label);
   const report = await runGate(deps, items, { candidate, candidateLabel: label, baseline, baselineLabel: label });
-  if (deps.signal.aborted) throw new ReleaseError('interrupted: nothing was moved');
+  if (deps.signal.aborted) throw new ExperimentAborted('interrupted before the move');
   if (!report.passed && !options.force) {
     deps.print(`refusing to promote: the release gate failed; ${label} stays on ${from === undefined ? 'no version' : `version ${from}`}. Fix the candidate, or override with --force --reason "…" (recorded).`);
     deps.print(gateJson(report));
@@ -177,7 +177,8 @@ interface GatePlan {
 async function runGate(deps: ReleaseDeps, items: readonly DatasetItem[], plan: GatePlan): Promise<GateReport> {
   const { settings, logger } = deps;
   let recorder: LangfuseExperimentRecorder | undefined;
-  if (deps.langfuse) {
+  // Run items and scores point at traces: without tracing there is nothing to link.
+  if (deps.langfuse && !settings.telemetry.disabled) {
     recorder = new LangfuseExperimentRecorder(deps.langfuse.datasets, deps.scoreSink, logger);
     await recorder.prepare(items, settings.service.environment);
   }
@@ -229,7 +230,11 @@ async function runGate(deps: ReleaseDeps, items: readonly DatasetItem[], plan: G
   for (const line of gateTable(report, runs[0] as RunResult, baselineResult)) deps.print(line);
   const recording = recorder
     ? recorder.summary(runs.map((r) => r.runName))
-    : ['langfuse: not recorded (no Langfuse keys: evaluated locally with the local prompt file)'];
+    : [
+        deps.langfuse
+          ? 'langfuse: not recorded (OTEL_SDK_DISABLED=true: no traces to link runs and scores to); evaluated locally'
+          : `langfuse: not recorded (no Langfuse keys: evaluated locally with the ${deps.promptSource.kind} prompt source)`,
+      ];
   for (const line of recording) deps.print(line);
   return report;
 }

@@ -256,8 +256,11 @@ if (entry && import.meta.url === pathToFileURL(resolve(entry)).href) {
       interrupt.abort();
     } else if (Date.now() - firstSignalAt.at > 1_000) process.exit(130);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Only the commands that run the gate stop gracefully; the others keep the default (exit at once).
+  if (process.argv[2] === 'eval' || process.argv[2] === 'promote') {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   const code = await run(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, signal: interrupt.signal });
   process.exitCode = code;
   // Everything is written and flushed by now. @langfuse/core clears its per-request timer only when
