@@ -17,6 +17,10 @@ import { LocalPromptSource } from './prompts/local-prompt-source.js';
 import type { PromptSource, VersionedPromptSource } from './prompts/prompt-source.js';
 import { PromptResolver } from './prompts/prompt-resolver.js';
 import { PROMPT_NAME } from './prompts/prompt-template.js';
+import { InteractionIds } from './quality/interaction-id.js';
+import { langfuseScoreTransport } from './quality/langfuse-score-transport.js';
+import { QualitySignals } from './quality/quality-signals.js';
+import { DisabledScoreSink, QueuedScoreSink, type ScoreObserver, type ScoreSink } from './quality/score-sink.js';
 import { CapturePolicy } from './telemetry/capture-policy.js';
 
 /** The edges tests and scenarios swap without monkey-patching. */
@@ -25,12 +29,20 @@ export interface RuntimeOverrides {
   model?: AnswerModel;
   clock?: Clock;
   deps?: Partial<AgentDeps>;
+  /** Where scores go (tests: a recording sink). */
+  scoreSink?: ScoreSink;
+  /** Sees every score as it is queued or dropped (e.g. a metrics counter); ignored with `scoreSink`. */
+  scoreObserver?: ScoreObserver;
 }
 
 export interface Runtime {
   agent: OrderStatusAgent;
   prompts: PromptResolver;
   model: AnswerModel;
+  /** Runs, feedback and signals → spans and scores (SPEC §9). */
+  quality: QualitySignals;
+  /** Flush it on shutdown (server.ts, the CLIs). */
+  scores: ScoreSink;
 }
 
 export function createPromptSource(settings: Settings): VersionedPromptSource {
@@ -53,6 +65,29 @@ export function createModel(settings: Settings): AnswerModel {
     api: openai.api,
     attemptTimeoutMs: openai.attemptTimeoutMs,
     ...(openai.httpClient === 'node-http' ? { fetch: createNodeHttpFetch() } : {}),
+  });
+}
+
+/**
+ * Scores to Langfuse (`POST /api/public/scores`) through a bounded background
+ * queue in Langfuse prompt mode; counted and discarded in local mode. Also what
+ * other features (evaluators) use to post any score body.
+ */
+export function createScoreSink(settings: Settings, logger: Logger, observer?: ScoreObserver): ScoreSink {
+  const { langfuse, quality } = settings;
+  if (!quality.sendScores || !langfuse.publicKey || !langfuse.secretKey) return new DisabledScoreSink(observer);
+  return new QueuedScoreSink({
+    transport: langfuseScoreTransport({
+      publicKey: langfuse.publicKey,
+      secretKey: langfuse.secretKey,
+      baseUrl: langfuse.baseUrl,
+      requestTimeoutMs: quality.scoreRequestTimeoutMs,
+    }),
+    logger: logger.child({ component: 'scores' }),
+    capacity: quality.scoreQueueSize,
+    concurrency: quality.scoreConcurrency,
+    maxDelayMs: quality.scoreRetryMaxDelayMs,
+    observer,
   });
 }
 
@@ -97,7 +132,22 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     agentVersion: settings.service.agentVersion,
     ...overrides.deps,
   };
-  return { agent: new OrderStatusAgent(deps), prompts, model };
+  const clock = overrides.clock ?? systemClock;
+  const scores = overrides.scoreSink ?? createScoreSink(settings, logger, overrides.scoreObserver);
+  const quality = new QualitySignals({
+    tracer,
+    scores,
+    interactions: new InteractionIds({
+      // No key configured (development only): ids verify in this process only.
+      keys: settings.quality.signingKeys.length > 0 ? settings.quality.signingKeys : [InteractionIds.randomKey()],
+      ttlSeconds: settings.quality.interactionTtlSeconds,
+      clock,
+    }),
+    environment: settings.service.environment,
+    agentVersion: settings.service.agentVersion,
+    logger: logger.child({ component: 'quality' }),
+  });
+  return { agent: new OrderStatusAgent(deps), prompts, model, quality, scores };
 }
 
 /** Says loudly which embedded defaults are in use. */
@@ -108,11 +158,19 @@ export function announceDefaults(settings: Settings, logger: Logger): void {
     logger.info({ model: settings.openai.model, api: settings.openai.api, baseUrl: settings.openai.baseUrl ?? 'https://api.openai.com/v1' }, 'model provider: OpenAI');
   }
   if (settings.service.apiKeys.length === 0) {
-    logger.warn('SERVICE_API_KEYS is not set: POST /order-status accepts unauthenticated requests (refused in production)');
+    logger.warn('SERVICE_API_KEYS is not set: POST /order-status, /feedback and /signals accept unauthenticated requests (refused in production)');
   }
   if (settings.prompts.source === 'local') {
     logger.warn({ file: settings.prompts.localFile }, 'Langfuse keys are not set: prompts come from the LOCAL prompt file (prompt source "local"), not Langfuse');
   } else {
     logger.info({ baseUrl: settings.langfuse.baseUrl }, 'prompt source: Langfuse prompt management');
+  }
+  if (settings.quality.signingKeys.length === 0) {
+    logger.warn(
+      'INTERACTION_SIGNING_KEY is not set: interaction ids are signed with a random per-process key, so feedback on them fails after a restart or on another replica (refused in production)',
+    );
+  }
+  if (!settings.quality.sendScores) {
+    logger.warn('local prompt mode: quality scores (user_feedback, answer_correctness, policy_compliance, session_resolution) are NOT sent to Langfuse; feedback and signal spans still are');
   }
 }

@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const app = await buildApp({
     agent: runtime.agent,
     prompts: runtime.prompts,
+    quality: runtime.quality,
     settings,
     logger,
     httpInstrumentation: telemetry.enabled ? createHttpInstrumentation() : undefined,
@@ -67,10 +68,15 @@ async function main(): Promise<void> {
       process.exit(1);
     }, settings.service.shutdownGraceMs);
     deadline.unref();
+    const deadlineAt = Date.now() + settings.service.shutdownGraceMs;
     runtime.prompts.stop();
     await app.close();
-    await telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span flush failed'));
-    logger.info('stopped');
+    // Queued scores and spans flush side by side, scores within the grace period (a margin left for the exit).
+    const [scores] = await Promise.all([
+      runtime.scores.close(deadlineAt - Math.min(1_000, settings.service.shutdownGraceMs / 10)),
+      telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span flush failed')),
+    ]);
+    logger.info({ scores }, 'stopped');
     process.exit(0);
   };
   process.on('SIGTERM', (s) => void stop(s));

@@ -43,6 +43,13 @@ describe('settings', () => {
     [{ SERVICE_API_KEYS: 'short' }, 'SERVICE_API_KEYS'],
     [{ GRAPH_LAYOUT: 'six-nodes' }, 'GRAPH_LAYOUT'],
     [{ OPENAI_HTTP_CLIENT: 'axios' }, 'OPENAI_HTTP_CLIENT'],
+    [{ DEPLOYMENT_ENVIRONMENT: 'production', OPENAI_API_KEY: 'k', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', SERVICE_API_KEYS: 'k'.repeat(16) }, 'INTERACTION_SIGNING_KEY'],
+    [{ INTERACTION_SIGNING_KEY: 'too-short' }, 'INTERACTION_SIGNING_KEY'],
+    [{ INTERACTION_TTL_SECONDS: '0' }, 'INTERACTION_TTL_SECONDS'],
+    [{ SCORE_QUEUE_SIZE: 'lots' }, 'SCORE_QUEUE_SIZE'],
+    [{ SCORE_SEND_CONCURRENCY: '0' }, 'SCORE_SEND_CONCURRENCY'],
+    [{ SCORE_REQUEST_TIMEOUT_MS: '-1' }, 'SCORE_REQUEST_TIMEOUT_MS'],
+    [{ SCORE_RETRY_MAX_DELAY_MS: 'soon' }, 'SCORE_RETRY_MAX_DELAY_MS'],
     // The old per-key limit: still set, it would be silently ignored.
     [{ RATE_LIMIT_PER_MINUTE: '600' }, 'RATE_LIMIT_PER_MINUTE: replaced by RATE_LIMIT_PER_USER_PER_MINUTE'],
     [{ RATE_LIMIT_PER_USER_PER_MINUTE: '-1' }, 'RATE_LIMIT_PER_USER_PER_MINUTE'],
@@ -69,6 +76,25 @@ describe('settings', () => {
       protectedLabels: ['production', 'prod-a'],
       actor: 'ci-bot',
     });
+  });
+
+  it('quality signals: 7-day ids, a bounded score queue, scores sent only in Langfuse prompt mode, key rotation lists', () => {
+    expect(parseSettings({}).quality).toEqual({
+      signingKeys: [],
+      interactionTtlSeconds: 604_800,
+      sendScores: false,
+      scoreQueueSize: 10_000,
+      scoreConcurrency: 4,
+      scoreRequestTimeoutMs: 5_000,
+      scoreRetryMaxDelayMs: 30_000,
+    });
+    const s = parseSettings({ LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', INTERACTION_SIGNING_KEY: `${'a'.repeat(32)}, ${'b'.repeat(40)}` });
+    expect(s.quality).toMatchObject({ sendScores: true, signingKeys: ['a'.repeat(32), 'b'.repeat(40)] });
+    expect(parseSettings({ LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', PROMPT_SOURCE: 'local' }).quality.sendScores).toBe(false);
+  });
+
+  it('never echoes a signing key in its error', () => {
+    expect(() => parseSettings({ INTERACTION_SIGNING_KEY: 'secret-but-short' })).toThrow(/^(?!.*secret-but-short).*$/s);
   });
 
   it('reads .env when present, and the real environment wins', () => {

@@ -103,6 +103,14 @@ const envSchema = z.object({
   RELEASE_DATASET_FILE: z.preprocess(emptyToUndefined, z.string().default('evals/order-status-regression.jsonl')),
   RELEASE_EVAL_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(32).default(4)),
   RELEASE_EVAL_ITEM_TIMEOUT_MS: positiveInt(120_000),
+
+  // Quality signals (SPEC §9): interaction ids, feedback/signals, the Langfuse score sink
+  INTERACTION_SIGNING_KEY: csv.pipe(z.array(z.string().min(32, 'each key needs at least 32 characters (e.g. openssl rand -hex 32)'))),
+  INTERACTION_TTL_SECONDS: positiveInt(604_800),
+  SCORE_QUEUE_SIZE: positiveInt(10_000),
+  SCORE_SEND_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).default(4)),
+  SCORE_REQUEST_TIMEOUT_MS: positiveInt(5_000),
+  SCORE_RETRY_MAX_DELAY_MS: positiveInt(30_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -176,6 +184,18 @@ export interface Settings {
     /** One item's run, beyond which it counts as failed. */
     itemTimeoutMs: number;
   };
+  /** Quality signals (SPEC §9): interaction ids and score delivery to Langfuse. */
+  quality: {
+    /** First signs, every key verifies (rotation). Empty: a random per-process key (development only). */
+    signingKeys: string[];
+    interactionTtlSeconds: number;
+    /** Scores go to Langfuse only in Langfuse prompt mode (keys set); local mode records spans only. */
+    sendScores: boolean;
+    scoreQueueSize: number;
+    scoreConcurrency: number;
+    scoreRequestTimeoutMs: number;
+    scoreRetryMaxDelayMs: number;
+  };
 }
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
@@ -220,6 +240,9 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     if (!e.OPENAI_API_KEY) problems.push('OPENAI_API_KEY: required when DEPLOYMENT_ENVIRONMENT=production (no offline model in production)');
     if (promptSource !== 'langfuse') problems.push('PROMPT_SOURCE: must be langfuse when DEPLOYMENT_ENVIRONMENT=production (no local prompt file in production)');
     if (e.SERVICE_API_KEYS.length === 0) problems.push('SERVICE_API_KEYS: required when DEPLOYMENT_ENVIRONMENT=production');
+    if (e.INTERACTION_SIGNING_KEY.length === 0) {
+      problems.push('INTERACTION_SIGNING_KEY: required when DEPLOYMENT_ENVIRONMENT=production (every replica and restart must verify the same interaction ids)');
+    }
   }
   if (e.PROMPT_MAX_STALE_SECONDS < e.PROMPT_CACHE_TTL_SECONDS) {
     problems.push('PROMPT_MAX_STALE_SECONDS: must be at least PROMPT_CACHE_TTL_SECONDS');
@@ -280,6 +303,15 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       datasetFile: e.RELEASE_DATASET_FILE,
       concurrency: e.RELEASE_EVAL_CONCURRENCY,
       itemTimeoutMs: e.RELEASE_EVAL_ITEM_TIMEOUT_MS,
+    },
+    quality: {
+      signingKeys: e.INTERACTION_SIGNING_KEY,
+      interactionTtlSeconds: e.INTERACTION_TTL_SECONDS,
+      sendScores: promptSource === 'langfuse',
+      scoreQueueSize: e.SCORE_QUEUE_SIZE,
+      scoreConcurrency: e.SCORE_SEND_CONCURRENCY,
+      scoreRequestTimeoutMs: e.SCORE_REQUEST_TIMEOUT_MS,
+      scoreRetryMaxDelayMs: e.SCORE_RETRY_MAX_DELAY_MS,
     },
   };
 }

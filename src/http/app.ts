@@ -9,15 +9,19 @@ import type { Logger } from 'pino';
 import type { OrderStatusAgent } from '../agent/order-status-agent.js';
 import type { Settings } from '../config/settings.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
+import type { QualitySignals } from '../quality/quality-signals.js';
 import { bearerAuth, rateLimitKey } from './auth.js';
 import { registerErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { closeConnectionsWhileDraining, limitInFlight } from './overload.js';
 import { orderStatusRoutes } from './routes/order-status.js';
+import { qualityRoutes } from './routes/quality.js';
 
 export interface AppDeps {
   agent: OrderStatusAgent;
   prompts: PromptResolver;
+  /** Interaction ids, feedback, signals and scores (SPEC §9). */
+  quality: QualitySignals;
   settings: Settings;
   logger: Logger;
   /** HTTP tracing; absent when tracing is disabled. */
@@ -75,11 +79,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     await api.register(orderStatusRoutes, {
       agent: deps.agent,
+      quality: deps.quality,
       experiment: settings.prompts.experiment,
       overridableLabels: settings.prompts.overridableLabels,
       agentVersion: settings.service.agentVersion,
       environment: settings.service.environment,
     });
+    // Same scope: same bearer auth, per-user rate limit and in-flight limit as /order-status.
+    await api.register(qualityRoutes, { quality: deps.quality });
   });
   return app;
 }

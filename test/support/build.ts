@@ -6,6 +6,7 @@ import { parseSettings, type Settings } from '../../src/config/settings.js';
 import { buildApp } from '../../src/http/app.js';
 import type { AnswerModel } from '../../src/model/answer-model.js';
 import type { PromptSource } from '../../src/prompts/prompt-source.js';
+import type { ScoreSink } from '../../src/quality/score-sink.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { createHttpInstrumentation } from '../../src/telemetry/http-instrumentation.js';
 import { testTracing } from './telemetry.js';
@@ -27,7 +28,15 @@ export interface TestService {
  * fresh prompt cache), closed after the test.
  */
 export async function build(
-  options: { env?: Record<string, string | undefined>; promptSource?: PromptSource; model?: AnswerModel; clock?: Clock; warm?: boolean } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    promptSource?: PromptSource;
+    model?: AnswerModel;
+    clock?: Clock;
+    warm?: boolean;
+    /** Default: what the settings give (a discarding sink in local mode, the Langfuse sink with keys). */
+    scoreSink?: ScoreSink;
+  } = {},
 ): Promise<TestService> {
   const { tracer, provider } = testTracing();
   const settings = testSettings(options.env);
@@ -35,11 +44,13 @@ export async function build(
     promptSource: options.promptSource,
     model: options.model,
     clock: options.clock,
+    scoreSink: options.scoreSink,
   });
   if (options.warm !== false) await runtime.prompts.warm(['production']);
   const app = await buildApp({
     agent: runtime.agent,
     prompts: runtime.prompts,
+    quality: runtime.quality,
     settings,
     logger: silentLogger,
     httpInstrumentation: createHttpInstrumentation(provider),
@@ -47,6 +58,7 @@ export async function build(
   onTestFinished(async () => {
     runtime.prompts.stop();
     await app.close();
+    await runtime.scores.close(Date.now());
   });
   return { app, runtime, settings };
 }

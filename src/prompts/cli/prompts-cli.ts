@@ -11,9 +11,11 @@ import type { Tracer } from '@opentelemetry/api';
 import { ConfigError, loadEnvironment, parseSettings, type Settings } from '../../config/settings.js';
 import { createLogger } from '../../logger.js';
 import type { AnswerModel } from '../../model/answer-model.js';
+import { LangfuseMetrics, MetricsApiError } from '../../quality/langfuse-metrics.js';
+import { CompareError, comparePromptVersions, comparisonJson, formatComparison, parseDuration } from '../../quality/prompt-comparison.js';
 import { promptVersions, readPromptFile } from '../local-prompt-source.js';
 import { PROMPT_NAME } from '../prompt-template.js';
-import { PromptAdmin, PromptAdminError, type ShowSelector } from './prompt-admin.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, PromptAdmin, PromptAdminError, type ShowSelector } from './prompt-admin.js';
 import { isReleaseCommand, RELEASE_ADMIN_VARIABLES, runReleaseCommand, type ReleaseCommand } from './release-cli.js';
 
 export const USAGE = `usage: npm run prompts -- <command> [options]
@@ -39,10 +41,16 @@ commands:
                                   baseline prompt versions; prints a table and, last, the gate JSON;
                                   exit 0 when the gate passes, 1 when it fails
   history [--label L]             label moves from PROMPT_RELEASE_LOG, newest first
+  compare [--since 24h] [--labels a,b] [--environment E] [--min-votes 20] [--json]
+                                  per version: generations, latency, tokens, cost, positive-feedback
+                                  share with its 95% Wilson interval, answer_correctness, policy fails;
+                                  with --labels a,b a last line \`verdict:\` (b against a: better, worse
+                                  or no significant difference). Reads Langfuse's metrics API.
 
 environment (.env is read, real environment wins):
   LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, LANGFUSE_BASE_URL (default http://localhost:3000),
-  PROMPT_LOCAL_FILE (seed source, default prompts/order-status-answer.json), LOG_LEVEL;
+  PROMPT_LOCAL_FILE (seed source, default prompts/order-status-answer.json), LOG_LEVEL,
+  DEPLOYMENT_ENVIRONMENT (compare's default --environment, default development);
   release: PROMPT_PROTECTED_LABELS, PROMPT_RELEASE_LOG, PROMPT_RELEASE_ACTOR, RELEASE_DATASET_FILE,
   RELEASE_EVAL_CONCURRENCY, RELEASE_EVAL_ITEM_TIMEOUT_MS; eval and gated promotes run the agent
   with the service's own settings (OPENAI_*, OTEL_*, …: the offline model without OPENAI_API_KEY)
@@ -60,10 +68,14 @@ export const CLI_VARIABLES = [
   ...RELEASE_ADMIN_VARIABLES,
 ] as const;
 
+/** Fewer positive/negative votes per label than this: compare says to wait for more. */
+export const DEFAULT_MIN_VOTES = 20;
+
 export type Command =
   | { name: 'seed' }
   | { name: 'list' }
   | { name: 'show'; selector: ShowSelector }
+  | { name: 'compare'; since: string; sinceMs: number; labels?: [string, string]; environment?: string; minVotes: number; json: boolean }
   | ReleaseCommand;
 
 class UsageError extends Error {}
@@ -78,6 +90,11 @@ export function parseCommand(argv: readonly string[]): Command {
       options: {
         label: { type: 'string' },
         version: { type: 'string' },
+        since: { type: 'string' },
+        labels: { type: 'string' },
+        environment: { type: 'string' },
+        'min-votes': { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         // release gate (src/release/)
         force: { type: 'boolean' },
@@ -95,9 +112,9 @@ export function parseCommand(argv: readonly string[]): Command {
   const expected = positionals[0] === 'dataset' ? 2 : 1;
   if (positionals.length !== expected) throw new UsageError(positionals.length === 0 ? 'missing command' : positionals.length < expected ? `${positionals[0]} needs a subcommand: dataset seed` : `unexpected arguments: ${positionals.slice(expected).join(' ')}`);
   const name = positionals.join(' ');
-  type Option = 'label' | 'version' | 'force' | 'reason' | 'baseline-label' | 'run' | 'baseline-run';
-  const only = (...allowed: Option[]): void => {
-    for (const option of ['label', 'version', 'force', 'reason', 'baseline-label', 'run', 'baseline-run'] as const) {
+  const OPTIONS = ['label', 'version', 'since', 'labels', 'environment', 'min-votes', 'json', 'force', 'reason', 'baseline-label', 'run', 'baseline-run'] as const;
+  const only = (...allowed: (typeof OPTIONS)[number][]): void => {
+    for (const option of OPTIONS) {
       if (values[option] !== undefined && !allowed.includes(option)) throw new UsageError(`${name} does not take --${option}`);
     }
   };
@@ -153,6 +170,29 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'history':
       only('label');
       return { name, ...(values.label !== undefined ? { label: label() } : {}) };
+    case 'compare': {
+      only('since', 'labels', 'environment', 'min-votes', 'json');
+      const since = values.since ?? '24h';
+      const sinceMs = parseDuration(since);
+      if (sinceMs === undefined) throw new UsageError(`--since must look like 30m, 24h, 7d or 2w, got '${since}'`);
+      let labels: [string, string] | undefined;
+      if (values.labels !== undefined) {
+        const parts = values.labels.split(',').map((l) => l.trim());
+        if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`--labels takes two labels, baseline first: --labels prod-a,prod-b (got '${values.labels}')`);
+        labels = [parts[0], parts[1]];
+      }
+      const minVotesRaw = values['min-votes'] ?? String(DEFAULT_MIN_VOTES);
+      if (!/^\d{1,6}$/.test(minVotesRaw)) throw new UsageError(`--min-votes must be a whole number, got '${minVotesRaw}'`);
+      return {
+        name,
+        since,
+        sinceMs,
+        ...(labels ? { labels } : {}),
+        ...(values.environment !== undefined ? { environment: values.environment } : {}),
+        minVotes: Number(minVotesRaw),
+        json: values.json === true,
+      };
+    }
     default:
       throw new UsageError(`unknown command '${String(name)}'`);
   }
@@ -203,8 +243,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
 
   const logger = createLogger(settings.service.logLevel, io.stderr, { format: settings.service.logFormat, environment: settings.service.environment });
+  const client = new LangfuseClient({ publicKey, secretKey, baseUrl });
   const admin = new PromptAdmin({
-    client: new LangfuseClient({ publicKey, secretKey, baseUrl }),
+    client,
     name: PROMPT_NAME,
     baseUrl,
     requestTimeoutMs: io.requestTimeoutMs,
@@ -212,18 +253,38 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   });
 
   try {
-    const lines = await execute(admin, command, settings.prompts.localFile);
+    const lines =
+      command.name === 'compare'
+        ? await compare(admin, new LangfuseMetrics(client, { baseUrl, timeoutMs: io.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS }), command, settings.service.environment)
+        : await execute(admin, command, settings.prompts.localFile);
     for (const line of lines) io.stdout.write(`${line}\n`);
     return 0;
   } catch (error) {
-    if (error instanceof PromptAdminError) return fail(error.message, 1);
+    if (error instanceof PromptAdminError || error instanceof MetricsApiError || error instanceof CompareError) return fail(error.message, 1);
     // A bug, not an operator problem: keep the stack, in the log only.
     logger.error({ err: error, command: command.name }, 'prompts command failed unexpectedly');
     return fail(`${command.name} failed: ${error instanceof Error ? error.message : String(error)}`, 1);
   }
 }
 
-function execute(admin: PromptAdmin, command: Exclude<Command, ReleaseCommand>, localFile: string): Promise<string[]> {
+async function compare(admin: PromptAdmin, metrics: LangfuseMetrics, command: Extract<Command, { name: 'compare' }>, defaultEnvironment: string): Promise<string[]> {
+  const to = new Date();
+  const comparison = await comparePromptVersions(
+    metrics,
+    { labelsOf: (versions) => admin.labelsOf(versions), versionOf: (label) => admin.versionOf(label) },
+    {
+      promptName: PROMPT_NAME,
+      environment: command.environment ?? defaultEnvironment,
+      from: new Date(to.getTime() - command.sinceMs),
+      to,
+      minVotes: command.minVotes,
+      ...(command.labels ? { labels: command.labels } : {}),
+    },
+  );
+  return command.json ? [JSON.stringify(comparisonJson(comparison), null, 2)] : formatComparison(comparison);
+}
+
+function execute(admin: PromptAdmin, command: Exclude<Command, ReleaseCommand | { name: 'compare' }>, localFile: string): Promise<string[]> {
   switch (command.name) {
     case 'seed': {
       let versions;
