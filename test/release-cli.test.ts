@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { loadDataset } from '../src/release/dataset.js';
 import { PROMPT_NAME } from '../src/prompts/prompt-template.js';
 import { startSeededLangfuse } from './support/seeded-langfuse.js';
-import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import type { LangfuseStandIn } from './support/langfuse-quality-stand-in.js';
 import { uselessFor } from './support/openai-answer-modes.js';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
@@ -24,7 +24,7 @@ const KEYS = { publicKey: 'pk-lf-release', secretKey: 'sk-lf-release' };
 const ITEMS = loadDataset('evals/order-status-regression.jsonl');
 const V2_MARKER = 'none of the policy documents covers it';
 
-let langfuse: LangfusePromptStandIn;
+let langfuse: LangfuseStandIn;
 let otlp: OtlpReceiver;
 let openai: OpenAIStandIn;
 let dir: string;
@@ -162,6 +162,16 @@ describe('eval', () => {
       });
     }
     expect(trace.find((s) => s.name === 'openai.responses.create')?.attributes).toMatchObject({ 'langfuse.observation.prompt.name': PROMPT_NAME, 'langfuse.observation.prompt.version': 2 });
+
+    // The evaluator scores, through the score sink, on that trace and its root observation.
+    const scores = [...langfuse.quality.scores.values()].filter((s) => s.traceId === item?.traceId);
+    expect(scores.map((s) => [s.name, s.dataType, s.value, s.comment, s.observationId, s.environment]).sort()).toEqual([
+      ['expected_outcome', 'NUMERIC', 1, 'rubric=order-status-regression-v1', item?.observationId, 'sdk-experiment'],
+      ['forbidden_terms_absent', 'NUMERIC', 1, 'rubric=order-status-regression-v1', item?.observationId, 'sdk-experiment'],
+      ['required_terms_present', 'NUMERIC', 1, 'rubric=order-status-regression-v1', item?.observationId, 'sdk-experiment'],
+    ]);
+    expect(langfuse.quality.scores.size).toBe(ITEMS.length * 2 * 3);
+    expect(res.lines).toContain(`langfuse: ${ITEMS.length * 2 * 3} evaluator scores sent on the item traces`);
     expect(labels()).toEqual(SEEDED);
   });
 
@@ -190,6 +200,8 @@ describe('eval', () => {
     expect(res.gate?.passed).toBe(false);
     expect(res.gate?.failures).toContainEqual({ item: 'order-status-owner-7001-eu-v1', score: 'required_terms_present', comment: 'missing_terms=in transit' });
     expect(res.lines).toContain('gate: FAILED');
+    const failed = [...langfuse.quality.scores.values()].filter((s) => s.name === 'required_terms_present' && s.value === 0);
+    expect(failed.map((s) => s.comment)).toContain('missing_terms=in transit');
   });
 });
 

@@ -1,27 +1,13 @@
 import type { Logger } from 'pino';
+import type { ScoreBody, ScoreSink } from '../quality/score-sink.js';
 import { PromptAdminError } from '../prompts/cli/langfuse-call.js';
 import { DATASET_NAME, type DatasetItem } from './dataset.js';
 import type { Evaluation } from './evaluators.js';
 import { EXPERIMENT_ENVIRONMENT, type ExperimentRecorder, type ExperimentRun } from './experiment-runner.js';
 import type { DatasetRef, LangfuseDatasets } from './langfuse-datasets.js';
 
-/** An evaluator score as `POST /api/public/scores` takes it (the quality score sink's body). */
-export interface EvaluationScoreBody {
-  id: string;
-  name: string;
-  value: number;
-  dataType: 'NUMERIC';
-  traceId: string;
-  observationId: string;
-  comment: string;
-  environment: string;
-  metadata: Record<string, string | number>;
-}
-
-/** Where evaluator scores go: the background score sink (src/quality/), which never blocks. */
-export interface EvaluationScoreSink {
-  enqueue(score: EvaluationScoreBody): unknown;
-}
+/** An evaluator score: a plain `POST /api/public/scores` body, NUMERIC, on the item's trace. */
+export type EvaluationScoreBody = ScoreBody & { id: string; value: 0 | 1; dataType: 'NUMERIC'; traceId: string; observationId: string; comment: string };
 
 /** The plain score bodies for one item: NUMERIC 1.0/0.0 on the item's trace, stable ids (a re-post overwrites). */
 export function evaluationScores(run: ExperimentRun, item: DatasetItem, traceId: string, rootSpanId: string, evaluations: readonly Evaluation[]): EvaluationScoreBody[] {
@@ -59,7 +45,7 @@ export class LangfuseExperimentRecorder implements ExperimentRecorder {
 
   constructor(
     private readonly datasets: LangfuseDatasets,
-    private readonly scores: EvaluationScoreSink | undefined,
+    private readonly scores: ScoreSink,
     private readonly logger: Logger,
   ) {}
 
@@ -116,11 +102,23 @@ export class LangfuseExperimentRecorder implements ExperimentRecorder {
   }
 
   scoreItem(run: ExperimentRun, item: DatasetItem, traceId: string, rootSpanId: string, evaluations: readonly Evaluation[]): void {
-    if (!this.scores || this.offReason !== undefined) return;
+    if (!this.scores.sending || this.offReason !== undefined) return;
     for (const score of evaluationScores(run, item, traceId, rootSpanId, evaluations)) {
       this.scores.enqueue(score);
       this.scoresQueued += 1;
     }
+  }
+
+  /** Waits (bounded) for the evaluator scores to reach Langfuse, so the summary can say they did. */
+  async flushScores(timeoutMs: number): Promise<void> {
+    if (this.scores.sending && this.scoresQueued > 0) await this.scores.flush(timeoutMs);
+  }
+
+  private scoreLine(): string {
+    if (!this.scores.sending) return 'langfuse: evaluator scores not sent (local prompt mode sends no scores)';
+    const { pending, rejected, dropped } = this.scores.stats();
+    const problems = [pending ? `${pending} still pending, retried until exit` : '', rejected ? `${rejected} rejected` : '', dropped ? `${dropped} dropped` : ''].filter(Boolean);
+    return `langfuse: ${this.scoresQueued} evaluator scores sent on the item traces${problems.length ? ` (${problems.join(', ')})` : ''}`;
   }
 
   /** One line per run saying where (and whether) it was recorded. */
@@ -134,7 +132,7 @@ export class LangfuseExperimentRecorder implements ExperimentRecorder {
       if (record?.datasetRunId && this.dataset) return `langfuse: run ${name} recorded (${record.linked} items): ${this.datasets.runUrl(this.dataset, record.datasetRunId)}`;
       return `langfuse: run ${name} NOT recorded as a dataset run (${[...this.problems].join('; ') || 'no item linked'}); traces and scores were sent`;
     });
-    lines.push(this.scores ? `langfuse: ${this.scoresQueued} evaluator scores queued` : 'langfuse: evaluator scores not sent (no score sink)');
+    lines.push(this.scoreLine());
     return lines;
   }
 }

@@ -2,6 +2,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { AnswerModel } from '../model/answer-model.js';
+import { DisabledScoreSink, type ScoreSink } from '../quality/score-sink.js';
 import type { PromptAdmin } from '../prompts/cli/prompt-admin.js';
 import { PinnedPromptSource } from '../prompts/pinned-prompt-source.js';
 import { PromptNotFoundError, type VersionedPromptSource } from '../prompts/prompt-source.js';
@@ -9,7 +10,7 @@ import { PROMPT_NAME, PROMPT_VARIABLES, templateVariables, type PromptTemplate }
 import { createModel, createRuntime } from '../runtime.js';
 import { ReleaseAudit, historyLine, readHistory, releaseActor, type ReleaseGate } from './audit.js';
 import { DATASET_NAME, RUBRIC, loadDataset, type DatasetItem } from './dataset.js';
-import { LangfuseExperimentRecorder, type EvaluationScoreSink } from './experiment-recording.js';
+import { LangfuseExperimentRecorder } from './experiment-recording.js';
 import { ExperimentAborted, runExperiment, type ExperimentRun } from './experiment-runner.js';
 import { decideGate, gateJson, gateTable, type GateReport, type RunResult } from './gate.js';
 import type { LangfuseDatasets } from './langfuse-datasets.js';
@@ -32,8 +33,8 @@ export interface ReleaseDeps {
   langfuse?: { admin: PromptAdmin; datasets: LangfuseDatasets };
   /** Where prompt versions are read for evaluation (the service's own source by default). */
   promptSource: VersionedPromptSource;
-  /** Evaluator scores go here (the quality score sink) when set. */
-  scoreSink?: EvaluationScoreSink;
+  /** Evaluator scores go here: the quality score sink (bounded queue, background delivery). */
+  scoreSink: ScoreSink;
   /** The configured model by default. */
   model?: AnswerModel;
   /** USD for one model call; undefined when it cannot be priced. */
@@ -184,7 +185,8 @@ async function runGate(deps: ReleaseDeps, items: readonly DatasetItem[], plan: G
   }
   const model = meteredModel(deps.model ?? createModel(settings));
   const experiment = (role: 'candidate' | 'baseline', template: PromptTemplate, promptLabel: string, runName: string): ExperimentRun => {
-    const runtime = createRuntime(settings, logger, deps.tracer, { promptSource: new PinnedPromptSource(deps.promptSource.kind, template), model });
+    // The runtime's own quality sink is not used by evaluation runs: hand it a disabled one.
+    const runtime = createRuntime(settings, logger, deps.tracer, { promptSource: new PinnedPromptSource(deps.promptSource.kind, template), model, scoreSink: new DisabledScoreSink() });
     return {
       runName,
       role,
@@ -228,6 +230,7 @@ async function runGate(deps: ReleaseDeps, items: readonly DatasetItem[], plan: G
   }
   const report = decideGate(runs[0] as RunResult, baselineResult, plan.baselineLabel);
   for (const line of gateTable(report, runs[0] as RunResult, baselineResult)) deps.print(line);
+  await recorder?.flushScores(settings.service.shutdownGraceMs);
   const recording = recorder
     ? recorder.summary(runs.map((r) => r.runName))
     : [

@@ -6,7 +6,7 @@ import { LangfuseClient } from '@langfuse/client';
 import { trace } from '@opentelemetry/api';
 import { ConfigError, loadEnvironment, parseSettings, type Settings } from '../../config/settings.js';
 import { createLogger } from '../../logger.js';
-import { createPromptSource } from '../../runtime.js';
+import { createPromptSource, createScoreSink } from '../../runtime.js';
 import { DatasetFileError, loadDataset } from '../../release/dataset.js';
 import { ExperimentAborted } from '../../release/experiment-runner.js';
 import { LangfuseDatasets } from '../../release/langfuse-datasets.js';
@@ -134,6 +134,8 @@ export async function runReleaseCommand(command: ReleaseCommand, io: CliIo): Pro
         : createPromptSource(settings),
     ...(io.model ? { model: io.model } : {}),
     priceCall,
+    // The service's score sink (bounded queue, background delivery with retries): evaluator scores.
+    scoreSink: createScoreSink(settings, logger),
   };
 
   try {
@@ -157,6 +159,9 @@ export async function runReleaseCommand(command: ReleaseCommand, io: CliIo): Pro
     logger.error({ err: error, command: command.name }, 'prompts command failed unexpectedly');
     return fail(`${command.name} failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
+    // Scores still queued get the shutdown grace period; then spans (experiment traces, the audit).
+    const scores = await deps.scoreSink.close(Date.now() + settings.service.shutdownGraceMs);
+    if (scores.lost + scores.dropped + scores.rejected > 0) logger.warn({ ...scores }, 'some evaluator scores did not reach Langfuse');
     // Spans (experiment traces, the release audit) wait in the batch processor: flush before exiting.
     await telemetry?.shutdown().catch((error: unknown) => logger.error({ err: error }, 'span export failed at shutdown'));
   }
