@@ -14,6 +14,7 @@
  *
  * Standalone: `node --import tsx test/support/langfuse-prompt-stand-in.ts --port 3100
  *   [--public-key pk] [--secret-key sk] [--seed prompts.json] [--delay-ms n] [--run-items v3|v4]`
+ * (standalone it also serves the scores, metrics and OTLP APIs of langfuse-quality-stand-in.ts)
  * prints `listening http://127.0.0.1:3100` and runs until SIGTERM/SIGINT.
  */
 import type http from 'node:http';
@@ -644,8 +645,11 @@ if (isDirectRun(import.meta.url)) {
   const args = parseCliArgs(process.argv.slice(2));
   const seedFile = args.get('seed');
   const prompts = seedFile ? (JSON.parse(await readFile(seedFile, 'utf8')) as LangfusePromptSeed[]) : [];
+  // Standalone it plays a whole Langfuse: scores, metrics and OTLP ingestion too (loaded here: that module imports this one).
+  const { createLangfuseQualityRoutes } = await import('./langfuse-quality-stand-in.js');
   await runStandalone(() =>
     startLangfusePromptStandIn({
+      extraRoutes: createLangfuseQualityRoutes(),
       port: Number(args.get('port') ?? 0),
       host: args.get('host'),
       publicKey: args.get('public-key'),
