@@ -642,21 +642,25 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
 // ---------------------------------------------------------------------------
 
 if (isDirectRun(import.meta.url)) {
-  const args = parseCliArgs(process.argv.slice(2));
-  const seedFile = args.get('seed');
-  const prompts = seedFile ? (JSON.parse(await readFile(seedFile, 'utf8')) as LangfusePromptSeed[]) : [];
-  // Standalone it plays a whole Langfuse: scores, metrics and OTLP ingestion too (loaded here: that module imports this one).
-  const { createLangfuseQualityRoutes } = await import('./langfuse-quality-stand-in.js');
-  await runStandalone(() =>
-    startLangfusePromptStandIn({
-      extraRoutes: createLangfuseQualityRoutes(),
-      port: Number(args.get('port') ?? 0),
-      host: args.get('host'),
-      publicKey: args.get('public-key'),
-      secretKey: args.get('secret-key'),
-      delayMs: Number(args.get('delay-ms') ?? 0),
-      datasets: args.get('run-items') === 'v4' ? 'v4' : 'v3',
-      prompts,
-    }),
-  );
+  // No top-level await: the scores module imports this one, and a cycle through a module still
+  // awaiting at top level would never settle.
+  void (async () => {
+    const args = parseCliArgs(process.argv.slice(2));
+    const seedFile = args.get('seed');
+    const prompts = seedFile ? (JSON.parse(await readFile(seedFile, 'utf8')) as LangfusePromptSeed[]) : [];
+    // Standalone it plays a whole Langfuse: scores, metrics and OTLP ingestion too.
+    const { createLangfuseQualityRoutes } = await import('./langfuse-quality-stand-in.js');
+    await runStandalone(() =>
+      startLangfusePromptStandIn({
+        extraRoutes: createLangfuseQualityRoutes(),
+        port: Number(args.get('port') ?? 0),
+        host: args.get('host'),
+        publicKey: args.get('public-key'),
+        secretKey: args.get('secret-key'),
+        delayMs: Number(args.get('delay-ms') ?? 0),
+        datasets: args.get('run-items') === 'v4' ? 'v4' : 'v3',
+        prompts,
+      }),
+    );
+  })();
 }
