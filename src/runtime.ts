@@ -14,6 +14,7 @@ import { createNodeHttpFetch } from './model/node-http-fetch.js';
 import { OpenAiAnswerModel } from './model/openai-model.js';
 import { LangfusePromptSource } from './prompts/langfuse-prompt-source.js';
 import { LocalPromptSource } from './prompts/local-prompt-source.js';
+import { FilePromptSnapshot, type PromptSnapshotStore } from './prompts/prompt-snapshot.js';
 import type { PromptSource, VersionedPromptSource } from './prompts/prompt-source.js';
 import { PromptResolver } from './prompts/prompt-resolver.js';
 import { PROMPT_NAME } from './prompts/prompt-template.js';
@@ -33,6 +34,8 @@ export interface RuntimeOverrides {
   scoreSink?: ScoreSink;
   /** Sees every score as it is queued or dropped (e.g. a metrics counter); ignored with `scoreSink`. */
   scoreObserver?: ScoreObserver;
+  /** The service's prompt snapshot (createPromptSnapshot); CLIs and tests run without one. */
+  promptSnapshot?: PromptSnapshotStore;
 }
 
 export interface Runtime {
@@ -53,6 +56,19 @@ export function createPromptSource(settings: Settings): VersionedPromptSource {
     secretKey: langfuse.secretKey as string,
     baseUrl: langfuse.baseUrl,
     fetchTimeoutMs: prompts.fetchTimeoutMs,
+  });
+}
+
+/** The prompt snapshot of SPEC §11 (Langfuse mode only; PROMPT_SNAPSHOT_FILE=off disables it). */
+export function createPromptSnapshot(settings: Settings, logger: Logger): PromptSnapshotStore | undefined {
+  const file = settings.fleet.promptSnapshotFile;
+  if (!file || settings.prompts.source !== 'langfuse') return undefined;
+  return new FilePromptSnapshot({
+    file,
+    promptName: PROMPT_NAME,
+    langfuseBaseUrl: settings.langfuse.baseUrl,
+    langfusePublicKey: settings.langfuse.publicKey as string,
+    logger: logger.child({ component: 'prompt-snapshot' }),
   });
 }
 
@@ -104,6 +120,7 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     ttlSeconds: settings.prompts.cacheTtlSeconds,
     maxStaleSeconds: settings.prompts.maxStaleSeconds,
     fetchTimeoutMs: settings.prompts.fetchTimeoutMs,
+    snapshot: overrides.promptSnapshot,
   });
   const model = overrides.model ?? createModel(settings);
   const deps: AgentDeps = {

@@ -1,8 +1,10 @@
 import { ConfigError, loadSettings, type Settings } from './config/settings.js';
+import { systemClock } from './clock.js';
+import { announceFleet, createFleet } from './fleet/fleet.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { PROMPT_NAME, DEFAULT_PROMPT_LABEL } from './prompts/prompt-template.js';
-import { announceDefaults, createRuntime } from './runtime.js';
+import { announceDefaults, createPromptSnapshot, createRuntime } from './runtime.js';
 import { createHttpInstrumentation } from './telemetry/http-instrumentation.js';
 import { startTelemetry } from './telemetry/tracing.js';
 
@@ -28,7 +30,10 @@ async function main(): Promise<void> {
   });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer);
+  announceFleet(settings, logger);
+  const runtime = createRuntime(settings, logger, telemetry.tracer, { promptSnapshot: createPromptSnapshot(settings, logger) });
+  // Redis (when configured) connects in the background: start-up never waits on it.
+  const fleet = createFleet({ settings, prompts: runtime.prompts, logger, clock: systemClock });
 
   // Warm the prompt cache; a Langfuse outage here is retried in the background, not fatal.
   const labels = [DEFAULT_PROMPT_LABEL, ...settings.prompts.experiment.map((arm) => arm.label)];
@@ -45,6 +50,8 @@ async function main(): Promise<void> {
     settings,
     logger,
     httpInstrumentation: telemetry.enabled ? createHttpInstrumentation() : undefined,
+    fleet,
+    rateLimitStore: fleet.rateLimitStore,
   });
   // A deep accept backlog: bursts of thousands of connects otherwise wait on SYN retries.
   await app.listen({ host: settings.service.host, port: settings.service.port, backlog: 4096 });
@@ -71,6 +78,8 @@ async function main(): Promise<void> {
     const deadlineAt = Date.now() + settings.service.shutdownGraceMs;
     runtime.prompts.stop();
     await app.close();
+    await fleet.close().catch((error: unknown) => logger.warn({ err: error }, 'Redis close failed'));
+    await runtime.prompts.flushSnapshot();
     // Queued scores and spans flush side by side, scores within the grace period (a margin left for the exit).
     const [scores] = await Promise.all([
       runtime.scores.close(deadlineAt - Math.min(1_000, settings.service.shutdownGraceMs / 10)),

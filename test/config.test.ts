@@ -57,6 +57,10 @@ describe('settings', () => {
     [{ PROMPT_PROTECTED_LABELS: 'latest' }, 'PROMPT_PROTECTED_LABELS'],
     [{ RELEASE_EVAL_CONCURRENCY: '0' }, 'RELEASE_EVAL_CONCURRENCY'],
     [{ RELEASE_EVAL_ITEM_TIMEOUT_MS: 'soon' }, 'RELEASE_EVAL_ITEM_TIMEOUT_MS'],
+    [{ REDIS_URL: 'http://redis:6379' }, 'REDIS_URL: must be a redis:// or rediss:// URL'],
+    [{ REDIS_URL: 'redis-host:6379' }, 'REDIS_URL'],
+    [{ REDIS_COMMAND_TIMEOUT_MS: '0' }, 'REDIS_COMMAND_TIMEOUT_MS'],
+    [{ LANGFUSE_WEBHOOK_SECRET: 'short' }, 'LANGFUSE_WEBHOOK_SECRET'],
   ])('rejects %o naming %s', (env, variable) => {
     expect(() => parseSettings(env)).toThrow(ConfigError);
     expect(() => parseSettings(env)).toThrow(variable);
@@ -95,6 +99,15 @@ describe('settings', () => {
 
   it('never echoes a signing key in its error', () => {
     expect(() => parseSettings({ INTERACTION_SIGNING_KEY: 'secret-but-short' })).toThrow(/^(?!.*secret-but-short).*$/s);
+  });
+
+  it('fleet: webhook and Redis off by default; the prompt snapshot on in Langfuse mode only', () => {
+    expect(parseSettings({}).fleet).toEqual({ webhookSecret: undefined, redisUrl: undefined, redisCommandTimeoutMs: 250, promptSnapshotFile: undefined });
+    const langfuse = { LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' };
+    expect(parseSettings(langfuse).fleet.promptSnapshotFile).toBe('.cache/prompt-snapshot.json');
+    expect(parseSettings({ ...langfuse, PROMPT_SNAPSHOT_FILE: 'off' }).fleet.promptSnapshotFile).toBeUndefined();
+    const fleet = parseSettings({ ...langfuse, REDIS_URL: 'rediss://:secret@redis.internal:6380/2', LANGFUSE_WEBHOOK_SECRET: `lf-whsec_${'0'.repeat(64)}` }).fleet;
+    expect(fleet).toMatchObject({ redisUrl: 'rediss://:secret@redis.internal:6380/2', webhookSecret: `lf-whsec_${'0'.repeat(64)}` });
   });
 
   it('reads .env when present, and the real environment wins', () => {

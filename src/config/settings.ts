@@ -111,6 +111,11 @@ const envSchema = z.object({
   SCORE_SEND_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).default(4)),
   SCORE_REQUEST_TIMEOUT_MS: positiveInt(5_000),
   SCORE_RETRY_MAX_DELAY_MS: positiveInt(30_000),
+  // Fleet (SPEC §11): Langfuse prompt webhooks, Redis fan-out and shared limits, the prompt snapshot.
+  LANGFUSE_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().trim().min(16, 'the secret Langfuse shows when the automation is created (lf-whsec_…)').optional()),
+  REDIS_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional()),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt(250),
+  PROMPT_SNAPSHOT_FILE: z.preprocess(emptyToUndefined, z.string().default('.cache/prompt-snapshot.json')),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -195,6 +200,17 @@ export interface Settings {
     scoreConcurrency: number;
     scoreRequestTimeoutMs: number;
     scoreRetryMaxDelayMs: number;
+  };
+  /** Replicas kept in step (SPEC §11): webhook, Redis, prompt snapshot. */
+  fleet: {
+    /** `POST /webhooks/langfuse` exists only when set. */
+    webhookSecret: string | undefined;
+    /** Shared rate-limit counters, webhook de-duplication and prompt-change fan-out; per process when unset. */
+    redisUrl: string | undefined;
+    /** Bound on any Redis command on the request path (then the per-process fallback answers). */
+    redisCommandTimeoutMs: number;
+    /** Last fetched template per label, for a cold start while Langfuse is down; undefined in local mode or when `off`. */
+    promptSnapshotFile: string | undefined;
   };
 }
 
@@ -312,6 +328,12 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       scoreConcurrency: e.SCORE_SEND_CONCURRENCY,
       scoreRequestTimeoutMs: e.SCORE_REQUEST_TIMEOUT_MS,
       scoreRetryMaxDelayMs: e.SCORE_RETRY_MAX_DELAY_MS,
+    },
+    fleet: {
+      webhookSecret: e.LANGFUSE_WEBHOOK_SECRET,
+      redisUrl: e.REDIS_URL,
+      redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      promptSnapshotFile: promptSource === 'langfuse' && e.PROMPT_SNAPSHOT_FILE !== 'off' ? e.PROMPT_SNAPSHOT_FILE : undefined,
     },
   };
 }

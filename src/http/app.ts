@@ -1,18 +1,22 @@
 import type { FastifyOtelInstrumentation } from '@fastify/otel';
 import helmet from '@fastify/helmet';
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { OrderStatusAgent } from '../agent/order-status-agent.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { Settings } from '../config/settings.js';
+import { createLocalFleet, type Fleet } from '../fleet/fleet.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
 import type { QualitySignals } from '../quality/quality-signals.js';
+import { PROMPT_NAME } from '../prompts/prompt-template.js';
 import { bearerAuth, rateLimitKey } from './auth.js';
 import { registerErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
+import { langfuseWebhookRoutes } from './routes/langfuse-webhook.js';
 import { closeConnectionsWhileDraining, limitInFlight } from './overload.js';
 import { orderStatusRoutes } from './routes/order-status.js';
 import { qualityRoutes } from './routes/quality.js';
@@ -26,6 +30,12 @@ export interface AppDeps {
   logger: Logger;
   /** HTTP tracing; absent when tracing is disabled. */
   httpInstrumentation?: FastifyOtelInstrumentation;
+  /** Webhook signature window. Default: the system clock. */
+  clock?: Clock;
+  /** Prompt-change fan-out and webhook de-duplication (src/fleet/). Default: this process only. */
+  fleet?: Pick<Fleet, 'promptChanged' | 'deliveries'>;
+  /** Per-user rate-limit counters (e.g. shared through Redis). Default: in this process. */
+  rateLimitStore?: FastifyRateLimitStoreCtor;
 }
 
 /** The HTTP app, ready for `inject()` in tests or `listen()` in server.ts. */
@@ -63,6 +73,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     prompts: deps.prompts,
     requiredLabels: settings.prompts.experiment.map((arm) => arm.label),
   });
+  // Outside the bearer-key scope: the signature authenticates Langfuse.
+  if (settings.fleet.webhookSecret) {
+    await app.register(langfuseWebhookRoutes, {
+      secret: settings.fleet.webhookSecret,
+      promptName: PROMPT_NAME,
+      clock: deps.clock ?? systemClock,
+      fleet: deps.fleet ?? createLocalFleet(deps.prompts, deps.logger, deps.clock ?? systemClock),
+    });
+  }
   await app.register(async (api) => {
     limitInFlight(api, settings.service.maxConcurrentRequests);
     if (settings.service.apiKeys.length > 0) api.addHook('onRequest', bearerAuth(settings.service.apiKeys));
@@ -75,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         keyGenerator: rateLimitKey,
         // One bucket per active user: room for many more than the plugin's default 5,000.
         cache: 100_000,
+        ...(deps.rateLimitStore ? { store: deps.rateLimitStore } : {}),
       });
     }
     await api.register(orderStatusRoutes, {

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { onTestFinished } from 'vitest';
 import type { Clock } from '../../src/clock.js';
 import { parseSettings, type Settings } from '../../src/config/settings.js';
-import { buildApp } from '../../src/http/app.js';
+import { buildApp, type AppDeps } from '../../src/http/app.js';
 import type { AnswerModel } from '../../src/model/answer-model.js';
 import type { PromptSource } from '../../src/prompts/prompt-source.js';
 import type { ScoreSink } from '../../src/quality/score-sink.js';
@@ -36,6 +36,8 @@ export async function build(
     warm?: boolean;
     /** Default: what the settings give (a discarding sink in local mode, the Langfuse sink with keys). */
     scoreSink?: ScoreSink;
+    /** App deps of the fleet feature (src/fleet/): prompt-change fan-out, webhook de-duplication, rate-limit store. */
+    app?: (runtime: Runtime, settings: Settings) => Pick<AppDeps, 'fleet' | 'rateLimitStore'>;
   } = {},
 ): Promise<TestService> {
   const { tracer, provider } = testTracing();
@@ -54,6 +56,8 @@ export async function build(
     settings,
     logger: silentLogger,
     httpInstrumentation: createHttpInstrumentation(provider),
+    clock: options.clock,
+    ...options.app?.(runtime, settings),
   });
   onTestFinished(async () => {
     runtime.prompts.stop();
