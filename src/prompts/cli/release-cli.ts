@@ -164,5 +164,12 @@ export async function runReleaseCommand(command: ReleaseCommand, io: CliIo): Pro
     if (scores.lost + scores.dropped + scores.rejected > 0) logger.warn({ ...scores }, 'some evaluator scores did not reach Langfuse');
     // Spans (experiment traces, the release audit) wait in the batch processor: flush before exiting.
     await telemetry?.shutdown().catch((error: unknown) => logger.error({ err: error }, 'span export failed at shutdown'));
+    if (telemetry && telemetry.stats.exportedSpans < telemetry.stats.endedSpans) {
+      // The gate's verdict stands, but Langfuse will lack the traces its runs, scores and audit point at.
+      logger.warn(
+        { ...telemetry.stats, endpoint: settings.telemetry.tracesEndpoint },
+        'not every span reached the Collector: the experiment traces (and the prompt-release audit trace) may be missing in Langfuse; the release log line is written either way',
+      );
+    }
   }
 }
