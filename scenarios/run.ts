@@ -30,7 +30,17 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger(settings.service.logLevel === 'info' ? 'warn' : settings.service.logLevel, process.stderr);
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer);
+  let runtime;
+  try {
+    runtime = createRuntime(settings, logger, telemetry.tracer);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      await telemetry.shutdown().catch(() => undefined);
+      return 78;
+    }
+    throw error;
+  }
   const ctx = {
     agent: runtime.agent,
     prompts: runtime.prompts,
@@ -48,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
       code = 1;
     }
   }
-  // Spans wait in the batch processor: flush them before the process ends.
+  // Spans and metrics wait in the SDK (batch processor, periodic reader): flush them before the process ends.
   await telemetry.shutdown().catch((error: unknown) => {
     logger.error({ err: error }, 'span export failed at shutdown');
     code = code || 1;

@@ -9,21 +9,28 @@ import { MemoryStore } from './domain/memory.js';
 import { OrderStatusTool } from './domain/orders.js';
 import { PolicyRetriever } from './domain/policies.js';
 import type { AnswerModel } from './model/answer-model.js';
+import { ModelCallRecorder } from './model/model-call-outcome.js';
 import { OfflineAnswerModel } from './model/offline-model.js';
 import { createNodeHttpFetch } from './model/node-http-fetch.js';
 import { OpenAiAnswerModel } from './model/openai-model.js';
+import { PriceCatalog } from './model/price-catalog.js';
 import { LangfusePromptSource } from './prompts/langfuse-prompt-source.js';
 import { LocalPromptSource } from './prompts/local-prompt-source.js';
 import type { PromptSource } from './prompts/prompt-source.js';
 import { PromptResolver } from './prompts/prompt-resolver.js';
 import { PROMPT_NAME } from './prompts/prompt-template.js';
 import { CapturePolicy } from './telemetry/capture-policy.js';
+import { ServiceMetrics } from './telemetry/metrics.js';
 
 /** The edges tests and scenarios swap without monkey-patching. */
 export interface RuntimeOverrides {
   promptSource?: PromptSource;
   model?: AnswerModel;
   clock?: Clock;
+  /** Default: instruments on the global MeterProvider (the NodeSDK's; no-op when metrics are off). */
+  metrics?: ServiceMetrics;
+  /** Default: MODEL_PRICES_FILE, loaded and validated here. */
+  prices?: PriceCatalog;
   deps?: Partial<AgentDeps>;
 }
 
@@ -31,6 +38,8 @@ export interface Runtime {
   agent: OrderStatusAgent;
   prompts: PromptResolver;
   model: AnswerModel;
+  /** For the HTTP layer (and the score sink): the same instruments the agent records on. */
+  metrics: ServiceMetrics;
 }
 
 export function createPromptSource(settings: Settings): PromptSource {
@@ -58,6 +67,9 @@ export function createModel(settings: Settings): AnswerModel {
 
 /** Composition root: settings → prompt resolver, model, domain stand-ins → the agent (graph compiled once). */
 export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer, overrides: RuntimeOverrides = {}): Runtime {
+  const metrics = overrides.metrics ?? ServiceMetrics.fromGlobal(settings.service.agentVersion);
+  // Read once at start-up: a bad catalog stops start-up (ConfigError naming MODEL_PRICES_FILE).
+  const prices = overrides.prices ?? PriceCatalog.load(settings.cost.pricesFile);
   if (useLightweightRunContext() === 'langsmith') {
     logger.info('LangSmith tracing is on: LangChain keeps a RunTree per graph step (more CPU per request)');
   }
@@ -69,15 +81,18 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     ttlSeconds: settings.prompts.cacheTtlSeconds,
     maxStaleSeconds: settings.prompts.maxStaleSeconds,
     fetchTimeoutMs: settings.prompts.fetchTimeoutMs,
+    metrics,
   });
   const model = overrides.model ?? createModel(settings);
   const deps: AgentDeps = {
     tracer,
+    metrics,
     logger,
     prompts,
     modelCall: {
       tracer,
       model,
+      recorder: new ModelCallRecorder({ metrics, prices, logger: logger.child({ component: 'model-cost' }) }),
       fallbackModel: settings.openai.fallbackModel,
       retry: {
         maxRetries: settings.openai.maxRetries,
@@ -97,7 +112,7 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     agentVersion: settings.service.agentVersion,
     ...overrides.deps,
   };
-  return { agent: new OrderStatusAgent(deps), prompts, model };
+  return { agent: new OrderStatusAgent(deps), prompts, model, metrics };
 }
 
 /** Says loudly which embedded defaults are in use. */

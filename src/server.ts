@@ -2,7 +2,7 @@ import { ConfigError, loadSettings, type Settings } from './config/settings.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { PROMPT_NAME, DEFAULT_PROMPT_LABEL } from './prompts/prompt-template.js';
-import { announceDefaults, createRuntime } from './runtime.js';
+import { announceDefaults, createRuntime, type Runtime } from './runtime.js';
 import { createHttpInstrumentation } from './telemetry/http-instrumentation.js';
 import { startTelemetry } from './telemetry/tracing.js';
 
@@ -22,7 +22,18 @@ async function main(): Promise<void> {
   const logger = createLogger(settings.service.logLevel);
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer);
+  let runtime: Runtime;
+  try {
+    runtime = createRuntime(settings, logger, telemetry.tracer);
+  } catch (error) {
+    // e.g. an invalid model price catalog (MODEL_PRICES_FILE): stop with the message, like bad env.
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      await telemetry.shutdown().catch(() => undefined);
+      process.exit(78);
+    }
+    throw error;
+  }
 
   // Warm the prompt cache; a Langfuse outage here is retried in the background, not fatal.
   const labels = [DEFAULT_PROMPT_LABEL, ...settings.prompts.experiment.map((arm) => arm.label)];
@@ -38,6 +49,7 @@ async function main(): Promise<void> {
     settings,
     logger,
     httpInstrumentation: telemetry.enabled ? createHttpInstrumentation() : undefined,
+    metrics: runtime.metrics,
   });
   // A deep accept backlog: bursts of thousands of connects otherwise wait on SYN retries.
   await app.listen({ host: settings.service.host, port: settings.service.port, backlog: 4096 });
@@ -57,7 +69,7 @@ async function main(): Promise<void> {
     deadline.unref();
     runtime.prompts.stop();
     await app.close();
-    await telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span flush failed'));
+    await telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span/metric flush failed'));
     logger.info('stopped');
     process.exit(0);
   };

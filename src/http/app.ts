@@ -9,10 +9,12 @@ import type { Logger } from 'pino';
 import type { OrderStatusAgent } from '../agent/order-status-agent.js';
 import type { Settings } from '../config/settings.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
+import { ServiceMetrics } from '../telemetry/metrics.js';
 import { bearerAuth, rateLimitKey } from './auth.js';
 import { registerErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { closeConnectionsWhileDraining, limitInFlight } from './overload.js';
+import { recordRequestMetrics } from './request-metrics.js';
 import { orderStatusRoutes } from './routes/order-status.js';
 
 export interface AppDeps {
@@ -22,6 +24,8 @@ export interface AppDeps {
   logger: Logger;
   /** HTTP tracing; absent when tracing is disabled. */
   httpInstrumentation?: FastifyOtelInstrumentation;
+  /** `http.server.request.duration` (default: the global MeterProvider's instruments). */
+  metrics?: ServiceMetrics;
 }
 
 /** The HTTP app, ready for `inject()` in tests or `listen()` in server.ts. */
@@ -40,6 +44,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   registerErrorHandler(app);
+  recordRequestMetrics(app, deps.metrics ?? ServiceMetrics.fromGlobal(settings.service.agentVersion));
   if (deps.httpInstrumentation) await app.register(deps.httpInstrumentation.plugin());
   closeConnectionsWhileDraining(app);
   // Security headers; the CSP is relaxed only for the docs UI's inline assets.

@@ -3,6 +3,7 @@ import { ModelCallError } from '../errors.js';
 import type { ChatMessage } from '../prompts/prompt-template.js';
 import { errorType, recordError } from '../telemetry/spans.js';
 import type { AnswerModel, ModelResult } from './answer-model.js';
+import type { ModelCallRecorder } from './model-call-outcome.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */
@@ -18,6 +19,8 @@ export interface ModelCallDeps {
   tracer: Tracer;
   model: AnswerModel;
   retry: RetryPolicy;
+  /** Cost and metrics of each finished call (src/model/model-call-outcome.ts). */
+  recorder: ModelCallRecorder;
   /** Used when the primary model stays rate limited (not on insufficient_quota). */
   fallbackModel?: string;
   sleep?: (ms: number) => Promise<void>;
@@ -146,6 +149,7 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
     const sleep = deps.sleep ?? sleepFor;
     const random = deps.random ?? Math.random;
     const deadline = Date.now() + retry.requestTimeoutMs;
+    const startedAt = performance.now();
     let modelName = request.model;
     let usedFallback = false;
     if (deps.fallbackModel) {
@@ -171,6 +175,12 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
                     : {}),
                 }
               : {}),
+          });
+          deps.recorder.recordModelCallOutcome(span, {
+            requestModel: modelName,
+            durationSeconds: (performance.now() - startedAt) / 1000,
+            promptVersion: request.promptLink?.version,
+            result,
           });
           return result;
         } catch (error) {
@@ -199,6 +209,12 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
       }
     } catch (error) {
       recordError(span, error);
+      deps.recorder.recordModelCallOutcome(span, {
+        requestModel: modelName,
+        durationSeconds: (performance.now() - startedAt) / 1000,
+        promptVersion: request.promptLink?.version,
+        error,
+      });
       throw error;
     } finally {
       span.end();

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { PromptUnavailableError } from '../errors.js';
+import { ServiceMetrics } from '../telemetry/metrics.js';
 import { errorType } from '../telemetry/spans.js';
 import { PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
 import type { PromptTemplate } from './prompt-template.js';
@@ -21,6 +22,8 @@ export interface PromptResolverOptions {
   ttlSeconds: number;
   maxStaleSeconds: number;
   fetchTimeoutMs: number;
+  /** `app.prompt.resolutions` per resolve (default: no-op). */
+  metrics?: ServiceMetrics;
   /** Refresh in the background once a template is this far into its TTL. */
   refreshAheadRatio?: number;
 }
@@ -50,9 +53,11 @@ export class PromptResolver {
   /** When each label's last fetch failed: background retries back off from it. */
   private readonly failedAt = new Map<string, number>();
   private readonly retryBackoffMs: number;
+  private readonly metrics: ServiceMetrics;
 
   constructor(private readonly options: PromptResolverOptions) {
     this.source = options.source;
+    this.metrics = options.metrics ?? ServiceMetrics.noop();
     this.ttlMs = options.ttlSeconds * 1000;
     this.maxStaleMs = options.maxStaleSeconds * 1000;
     this.refreshAheadMs = this.ttlMs * (options.refreshAheadRatio ?? 0.8);
@@ -72,7 +77,18 @@ export class PromptResolver {
    * The template for `label`. `mustFetch` makes this run fetch now (the CLI
    * scenarios do, as the book's runs do) and fall back to the cache on failure.
    */
-  async resolve(label: string, { mustFetch = false }: { mustFetch?: boolean } = {}): Promise<ResolvedPrompt> {
+  async resolve(label: string, options: { mustFetch?: boolean } = {}): Promise<ResolvedPrompt> {
+    try {
+      const resolved = await this.resolveTemplate(label, options);
+      this.metrics.recordPromptResolution(label, resolved.template.version, resolved.source);
+      return resolved;
+    } catch (error) {
+      if (error instanceof PromptUnavailableError) this.metrics.recordPromptResolution(label, undefined, 'unavailable');
+      throw error;
+    }
+  }
+
+  private async resolveTemplate(label: string, { mustFetch = false }: { mustFetch?: boolean }): Promise<ResolvedPrompt> {
     this.wanted.add(label);
     const entry = this.entries.get(label);
     if (!entry || mustFetch) {

@@ -6,6 +6,7 @@ import { parseSettings, type Settings } from '../../src/config/settings.js';
 import { buildApp } from '../../src/http/app.js';
 import type { AnswerModel } from '../../src/model/answer-model.js';
 import type { PromptSource } from '../../src/prompts/prompt-source.js';
+import type { ServiceMetrics } from '../../src/telemetry/metrics.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { createHttpInstrumentation } from '../../src/telemetry/http-instrumentation.js';
 import { testTracing } from './telemetry.js';
@@ -27,7 +28,15 @@ export interface TestService {
  * fresh prompt cache), closed after the test.
  */
 export async function build(
-  options: { env?: Record<string, string | undefined>; promptSource?: PromptSource; model?: AnswerModel; clock?: Clock; warm?: boolean } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    promptSource?: PromptSource;
+    model?: AnswerModel;
+    clock?: Clock;
+    warm?: boolean;
+    /** Metric instruments to record on (test/support/metrics.ts); default: no-op. */
+    metrics?: ServiceMetrics;
+  } = {},
 ): Promise<TestService> {
   const { tracer, provider } = testTracing();
   const settings = testSettings(options.env);
@@ -35,6 +44,7 @@ export async function build(
     promptSource: options.promptSource,
     model: options.model,
     clock: options.clock,
+    metrics: options.metrics,
   });
   if (options.warm !== false) await runtime.prompts.warm(['production']);
   const app = await buildApp({
@@ -43,6 +53,7 @@ export async function build(
     settings,
     logger: silentLogger,
     httpInstrumentation: createHttpInstrumentation(provider),
+    metrics: runtime.metrics,
   });
   onTestFinished(async () => {
     runtime.prompts.stop();
