@@ -26,8 +26,13 @@ const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'P
  * collapsed to `other` rather than trusted.
  */
 const BOUNDED_VALUE = /^[A-Za-z0-9_.:/-]{1,64}$/;
+/** Values already accepted (a handful in practice): a Set lookup instead of a regex per record. */
+const accepted = new Set<string>();
 export function boundedValue(value: string): string {
-  return BOUNDED_VALUE.test(value) ? value : 'other';
+  if (accepted.has(value)) return value;
+  if (!BOUNDED_VALUE.test(value)) return 'other';
+  if (accepted.size < 1_024) accepted.add(value);
+  return value;
 }
 
 export interface ModelCallMeasurement {
