@@ -247,7 +247,8 @@ function serviceEnv(openaiUrl: string, traced: boolean, extra: Record<string, st
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
     OTEL_SERVICE_NAME: 'order-support-agent',
     LOG_LEVEL: 'warn',
-    RATE_LIMIT_PER_MINUTE: '0',
+    // Limits ON, as users run the service: the per-user default, with far more users than the rate needs.
+    RATE_LIMIT_PER_USER_PER_MINUTE: '60',
     MAX_CONCURRENT_REQUESTS: '10000',
     GRAPH_LAYOUT: 'grouped',
     OPENAI_HTTP_CLIENT: 'node-http',
@@ -287,8 +288,9 @@ async function startServer(
   return server;
 }
 
-const BODIES = Array.from({ length: 16 }, (_, i) =>
-  JSON.stringify({ query: 'Where is my order?', order_reference: 'ORDER-924', region: 'eu', user_id: `usr_bench_${String(i).padStart(2, '0')}` }),
+/** 20,000 end users of equal id length: at ~1,000 req/s each sees ~3 requests a minute, under the per-user limit. */
+const BODIES = Array.from({ length: 20_000 }, (_, i) =>
+  JSON.stringify({ query: 'Where is my order?', order_reference: 'ORDER-924', region: 'eu', user_id: `usr_bench_${String(i).padStart(5, '0')}` }),
 );
 
 async function post(server: Server, body = BODIES[0] as string): Promise<{ status: number; json: Record<string, unknown> }> {

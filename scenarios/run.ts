@@ -27,7 +27,10 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const logger = createLogger(settings.service.logLevel === 'info' ? 'warn' : settings.service.logLevel, process.stderr);
+  const logger = createLogger(settings.service.logLevel === 'info' ? 'warn' : settings.service.logLevel, process.stderr, {
+    format: settings.service.logFormat,
+    environment: settings.service.environment,
+  });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
   let runtime;

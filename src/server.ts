@@ -6,6 +6,9 @@ import { announceDefaults, createRuntime, type Runtime } from './runtime.js';
 import { createHttpInstrumentation } from './telemetry/http-instrumentation.js';
 import { startTelemetry } from './telemetry/tracing.js';
 
+/** A signal within this long of the first is the same stop request (npm relaying the group's signal). */
+const REPEAT_SIGNAL_WINDOW_MS = 1_000;
+
 /** Owns the process: config, telemetry, listen, signals, graceful drain. */
 async function main(): Promise<void> {
   let settings: Settings;
@@ -19,7 +22,10 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const logger = createLogger(settings.service.logLevel);
+  const logger = createLogger(settings.service.logLevel, process.stdout, {
+    format: settings.service.logFormat,
+    environment: settings.service.environment,
+  });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
   let runtime: Runtime;
@@ -54,13 +60,19 @@ async function main(): Promise<void> {
   // A deep accept backlog: bursts of thousands of connects otherwise wait on SYN retries.
   await app.listen({ host: settings.service.host, port: settings.service.port, backlog: 4096 });
 
-  let stopping = false;
+  let stopRequestedAt: number | undefined;
   const stop = async (signal: string) => {
-    if (stopping) {
+    if (stopRequestedAt !== undefined) {
+      // `npm start` forwards the signal its process group already delivered (systemd, Ctrl-C):
+      // the same request to stop, a few ms later. Only a deliberate later signal forces the exit.
+      if (Date.now() - stopRequestedAt < REPEAT_SIGNAL_WINDOW_MS) {
+        logger.debug({ signal }, 'repeated stop signal ignored: already draining');
+        return;
+      }
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stopRequestedAt = Date.now();
     logger.info({ signal, graceMs: settings.service.shutdownGraceMs }, 'draining: no new requests, finishing in-flight ones');
     const deadline = setTimeout(() => {
       logger.error('drain deadline passed: exiting');

@@ -15,6 +15,7 @@ describe('settings', () => {
     expect(s.langfuse.baseUrl).toBe('http://localhost:3000');
     expect(s.prompts.cacheTtlSeconds).toBe(60);
     expect(s).toMatchObject({ graphLayout: 'grouped', openai: { httpClient: 'node-http' } });
+    expect(s.service.rateLimitPerUserPerMinute).toBe(60);
   });
 
   it('uses Langfuse when both keys are set, and the traces endpoint variable over the base one', () => {
@@ -42,6 +43,9 @@ describe('settings', () => {
     [{ SERVICE_API_KEYS: 'short' }, 'SERVICE_API_KEYS'],
     [{ GRAPH_LAYOUT: 'six-nodes' }, 'GRAPH_LAYOUT'],
     [{ OPENAI_HTTP_CLIENT: 'axios' }, 'OPENAI_HTTP_CLIENT'],
+    // The old per-key limit: still set, it would be silently ignored.
+    [{ RATE_LIMIT_PER_MINUTE: '600' }, 'RATE_LIMIT_PER_MINUTE: replaced by RATE_LIMIT_PER_USER_PER_MINUTE'],
+    [{ RATE_LIMIT_PER_USER_PER_MINUTE: '-1' }, 'RATE_LIMIT_PER_USER_PER_MINUTE'],
   ])('rejects %o naming %s', (env, variable) => {
     expect(() => parseSettings(env)).toThrow(ConfigError);
     expect(() => parseSettings(env)).toThrow(variable);

@@ -36,6 +36,7 @@ const env = (extra: Record<string, string> = {}) => ({
   OPENAI_TIMEOUT_MS: '1000',
   ...extra,
 });
+const API_KEY = 'key-integration-0123456789';
 const body = { query: 'Where is my order?', order_reference: 'ORDER-924', region: 'eu', user_id: 'usr_fault_01' };
 const post = (payload: object = body) => ({ method: 'POST' as const, url: '/order-status', payload });
 
@@ -79,6 +80,11 @@ describe('Langfuse faults after warm-up: answered from cache, without waiting', 
     const compose = spanNamed(tracing.spans(), 'workflow.node compose_answer');
     expect(compose.attributes).toMatchObject({ 'app.prompt.fetch.source': 'cache', 'app.prompt.fetch.error_type': errorType });
     expect(compose.events.find((e) => e.name === 'prompt.cache_fallback')?.attributes).toEqual({ 'app.prompt.label': 'production', 'error.type': errorType });
+    // Langfuse drops span events: the fallback must show in what it keeps.
+    expect(compose.attributes).toMatchObject({
+      'langfuse.observation.level': 'WARNING',
+      'langfuse.observation.status_message': `prompt served from cache: ${errorType}`,
+    });
 
     // Langfuse comes back: recovered without a restart.
     langfuse.setFault(null);
@@ -134,6 +140,15 @@ describe('OpenAI faults', () => {
     const span = spanNamed(tracing.spans(), 'openai.responses.create');
     expect(span.attributes['app.retry.final_attempt']).toBe(3);
     expect(span.events.filter((e) => e.name === 'model.retry').map((e) => e.attributes?.['app.retry.retryable'])).toEqual([true, true]);
+    expect(span.attributes).toMatchObject({ 'langfuse.observation.level': 'WARNING', 'langfuse.observation.status_message': 'retried after InternalServerError' });
+  });
+
+  it('leaves the observation level alone on a first-attempt success', async () => {
+    const { app } = await build({ env: env() });
+    expect((await app.inject(post())).statusCode).toBe(200);
+    const span = spanNamed(tracing.spans(), 'openai.responses.create');
+    expect(span.attributes['langfuse.observation.level']).toBeUndefined();
+    expect(span.attributes['langfuse.observation.status_message']).toBeUndefined();
   });
 
   it('does not retry a non-retryable 400', async () => {
@@ -174,6 +189,7 @@ describe('OpenAI faults', () => {
     const span = spanNamed(tracing.spans(), 'openai.responses.create');
     expect(span.attributes).toMatchObject({ 'app.model.fallback.used': true, 'app.model.fallback.reason': 'rate_limit', 'gen_ai.request.model': 'gpt-4o-mini-fallback' });
     expect(span.events.map((e) => e.name)).toContain('model.fallback');
+    expect(span.attributes).toMatchObject({ 'langfuse.observation.level': 'WARNING', 'langfuse.observation.status_message': 'fell back to gpt-4o-mini-fallback: rate_limit' });
   });
 
 });
@@ -191,15 +207,31 @@ describe('overload and rate limits', () => {
     expect((await app.inject(post())).statusCode).toBe(200);
   });
 
-  it('rate-limits per user with 429 and rate-limit headers', async () => {
-    const { app } = await build({ env: env({ RATE_LIMIT_PER_MINUTE: '3' }) });
+  it('rate-limits per user with 429 and rate-limit headers, also behind an API key', async () => {
+    const auth = { authorization: `Bearer ${API_KEY}` };
+    const { app } = await build({ env: env({ RATE_LIMIT_PER_USER_PER_MINUTE: '3', SERVICE_API_KEYS: API_KEY }) });
     const codes = [];
-    for (let i = 0; i < 4; i += 1) codes.push((await app.inject(post())).statusCode);
+    for (let i = 0; i < 4; i += 1) codes.push((await app.inject({ ...post(), headers: auth })).statusCode);
     expect(codes).toEqual([200, 200, 200, 429]);
-    const limited = await app.inject(post());
+    const limited = await app.inject({ ...post(), headers: auth });
     expect(limited.json().error.code).toBe('rate_limited');
-    expect(limited.headers['retry-after']).toBeDefined();
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(limited.headers['x-ratelimit-limit']).toBe('3');
-    expect((await app.inject(post({ ...body, user_id: 'usr_other' }))).statusCode).toBe(200);
+    expect(limited.headers['x-ratelimit-remaining']).toBe('0');
+    // Same key, another end user: a fresh bucket.
+    expect((await app.inject({ ...post({ ...body, user_id: 'usr_other' }), headers: auth })).statusCode).toBe(200);
+  });
+
+  it('never caps one API key serving many users: 500 users through one key, default limits, no 429', async () => {
+    const auth = { authorization: `Bearer ${API_KEY}` };
+    const { app } = await build({ env: env({ SERVICE_API_KEYS: API_KEY }) });
+    const statuses = new Map<number, number>();
+    for (let batch = 0; batch < 10; batch += 1) {
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => app.inject({ ...post({ ...body, user_id: `usr_integration_${batch * 50 + i}` }), headers: auth })),
+      );
+      for (const r of results) statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(statuses)).toEqual({ 200: 500 });
   });
 });

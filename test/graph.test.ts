@@ -85,6 +85,19 @@ describe.each(GRAPH_LAYOUTS)('order-status graph, %s layout', (layout) => {
     expect(spanNamed(spans, 'invoke_agent order-status').attributes['app.workflow.iterations']).toBe(5);
   });
 
+  it('links no Langfuse prompt in local mode; compose_answer says which local version was used', async () => {
+    await freshRuntime().agent.run(input());
+    const spans = tracing.spans();
+    const model = spanNamed(spans, 'openai.responses.create');
+    expect(model.attributes['langfuse.observation.type']).toBe('generation');
+    expect(Object.keys(model.attributes).filter((k) => k.startsWith('langfuse.observation.prompt.') || k.includes('prompt_label'))).toEqual([]);
+    expect(spanNamed(spans, 'workflow.node compose_answer').attributes).toMatchObject({
+      'app.prompt.fetch.source': 'local',
+      'app.prompt.version': 1,
+      'app.prompt.label': 'production',
+    });
+  });
+
   it('records document ids and record types, not content, on retrieval and memory spans', async () => {
     await freshRuntime().agent.run(input());
     const spans = tracing.spans();
@@ -92,6 +105,7 @@ describe.each(GRAPH_LAYOUTS)('order-status graph, %s layout', (layout) => {
       'policy-eu-shipping-v14',
       'policy-eu-escalation-v3',
     ]);
+    expect(spanNamed(spans, 'retrieval support-policy').attributes['langfuse.observation.type']).toBe('retriever');
     expect(spanNamed(spans, 'memory.read customer-profile').attributes['app.memory.record_types']).toEqual(['support_preference']);
     const tool = spanNamed(spans, 'execute_tool fetch_order_status');
     expect(tool.attributes).toMatchObject({

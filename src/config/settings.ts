@@ -92,8 +92,11 @@ const envSchema = z.object({
   HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65_535).default(8080)),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  // auto: readable lines in development on a terminal, JSON otherwise
+  LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['auto', 'json', 'pretty']).default('auto')),
   MAX_CONCURRENT_REQUESTS: positiveInt(4_096),
-  RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
+  // Per end user (the validated body's user_id), never per API key: one integration serves all its users through one key.
+  RATE_LIMIT_PER_USER_PER_MINUTE: nonNegativeInt(60),
   SHUTDOWN_GRACE_MS: positiveInt(10_000),
   MAX_AGENT_ITERATIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(8)),
   MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
@@ -156,8 +159,10 @@ export interface Settings {
     host: string;
     port: number;
     logLevel: Env['LOG_LEVEL'];
+    logFormat: Env['LOG_FORMAT'];
     maxConcurrentRequests: number;
-    rateLimitPerMinute: number;
+    /** Requests per minute per `user_id`; 0 turns the limit off. */
+    rateLimitPerUserPerMinute: number;
     shutdownGraceMs: number;
   };
   /** Per-run execution budget (book ch 17): graph steps and model calls. */
@@ -176,11 +181,20 @@ export function loadEnvironment(
   return { ...fromFile, ...env };
 }
 
+/** Variables that no longer exist: still set means a limit or option silently ignored, so refuse to start. */
+const REPLACED_VARIABLES: Readonly<Record<string, string>> = {
+  RATE_LIMIT_PER_MINUTE:
+    'replaced by RATE_LIMIT_PER_USER_PER_MINUTE (limits each end user; an API key is never capped below capacity, which MAX_CONCURRENT_REQUESTS guards); unset it',
+};
+
 /** Validates the environment once. Throws ConfigError naming each bad variable. */
 export function parseSettings(env: Record<string, string | undefined>): Settings {
+  const replaced = Object.entries(REPLACED_VARIABLES)
+    .filter(([name]) => env[name] !== undefined && env[name]?.trim() !== '')
+    .map(([name, why]) => `${name}: ${why}`);
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  if (!parsed.success || replaced.length > 0) {
+    const problems = [...replaced, ...(parsed.error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`) ?? [])];
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
@@ -255,8 +269,9 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       host: e.HOST,
       port: e.PORT,
       logLevel: e.LOG_LEVEL,
+      logFormat: e.LOG_FORMAT,
       maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
-      rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      rateLimitPerUserPerMinute: e.RATE_LIMIT_PER_USER_PER_MINUTE,
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     },
     budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },

@@ -67,13 +67,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (api) => {
     limitInFlight(api, settings.service.maxConcurrentRequests);
     if (settings.service.apiKeys.length > 0) api.addHook('onRequest', bearerAuth(settings.service.apiKeys));
-    if (settings.service.rateLimitPerMinute > 0) {
-      // After validation (preHandler), so the key can be the caller's API key or user id.
+    if (settings.service.rateLimitPerUserPerMinute > 0) {
+      // After validation (preHandler): the bucket is the validated user_id (auth.ts).
       await api.register(rateLimit, {
-        max: settings.service.rateLimitPerMinute,
+        max: settings.service.rateLimitPerUserPerMinute,
         timeWindow: 60_000,
         hook: 'preHandler',
         keyGenerator: rateLimitKey,
+        // One bucket per active user: room for many more than the plugin's default 5,000.
+        cache: 100_000,
       });
     }
     await api.register(orderStatusRoutes, {

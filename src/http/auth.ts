@@ -25,10 +25,12 @@ export function bearerAuth(apiKeys: readonly string[]) {
   };
 }
 
-/** Rate-limit bucket: the API key (as a digest, never the key itself), else the pseudonymous user. */
+/**
+ * Rate-limit bucket: the end user (the validated body's `user_id`), never the API key, so one
+ * integration serving all its customers through one key is not capped below capacity
+ * (MAX_CONCURRENT_REQUESTS guards that). Runs after validation, so `user_id` is well-formed.
+ */
 export function rateLimitKey(request: FastifyRequest): string {
-  const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
-  if (match?.[1]) return `key:${digest(match[1]).toString('hex').slice(0, 32)}`;
   const userId = (request.body as { user_id?: unknown } | undefined)?.user_id;
   return typeof userId === 'string' ? `user:${userId}` : `ip:${request.ip}`;
 }

@@ -126,6 +126,7 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
   const { model, retry } = deps;
   const spanName = model.api === 'responses' ? 'openai.responses.create' : 'openai.chat.completions.create';
   const attributes: Attributes = {
+    'langfuse.observation.type': 'generation',
     'gen_ai.operation.name': 'chat',
     'gen_ai.provider.name': 'openai',
     'gen_ai.request.model': request.model,
@@ -139,7 +140,6 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
   if (request.maxOutputTokens !== undefined) attributes['gen_ai.request.max_tokens'] = request.maxOutputTokens;
   if (request.promptLink) {
     // Name and version together, version as an INTEGER: otherwise Langfuse drops the generation.
-    attributes['langfuse.observation.type'] = 'generation';
     attributes['langfuse.observation.prompt.name'] = request.promptLink.name;
     attributes['langfuse.observation.prompt.version'] = Math.trunc(request.promptLink.version);
     attributes['langfuse.observation.metadata.prompt_label'] = request.promptLink.label;
@@ -152,6 +152,7 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
     const startedAt = performance.now();
     let modelName = request.model;
     let usedFallback = false;
+    let retriedAfter: string | undefined;
     if (deps.fallbackModel) {
       span.setAttributes({ 'app.model.primary': request.model, 'app.model.fallback': deps.fallbackModel, 'app.model.fallback.used': false });
     }
@@ -162,6 +163,13 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
         const { signal } = thisAttempt;
         try {
           const result = await model.generate({ ...request, model: modelName, signal });
+          if (usedFallback || retriedAfter) {
+            // Langfuse keeps attributes, not span events: say it on the observation itself.
+            span.setAttributes({
+              'langfuse.observation.level': 'WARNING',
+              'langfuse.observation.status_message': usedFallback ? `fell back to ${modelName}: rate_limit` : `retried after ${retriedAfter}`,
+            });
+          }
           span.setAttributes({
             'app.retry.final_attempt': attempt,
             'gen_ai.response.model': result.responseModel,
@@ -202,6 +210,7 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
             span.setAttribute('app.retry.final_attempt', attempt);
             throw toModelCallError(failure, error);
           }
+          retriedAfter = errorType(error);
           await sleep(wait);
         } finally {
           thisAttempt.clear();

@@ -9,12 +9,22 @@ export interface ServerProcess {
   stop: () => Promise<void>;
 }
 
+export interface StartOptions {
+  timeoutMs?: number;
+  /**
+   * Start through the README's command, `npm start`, in its own process group (as systemd or a
+   * terminal runs it), so a test can signal the whole group: `process.kill(-child.pid, sig)`.
+   */
+  viaNpmStart?: boolean;
+}
+
 /** Starts `src/server.ts` as a user would (own process, real signals), on a free port. */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+export async function startServerProcess(env: Record<string, string>, options: StartOptions | number = {}): Promise<ServerProcess> {
+  const { timeoutMs = 20_000, viaNpmStart = false } = typeof options === 'number' ? { timeoutMs: options } : options;
+  const childEnv = { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env };
+  const child = viaNpmStart
+    ? spawn('npm', ['start'], { env: { HOME: process.env.HOME ?? '/tmp', ...childEnv }, stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+    : spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
@@ -41,7 +51,10 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     logs: () => lines,
     exited,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) {
+        if (viaNpmStart && child.pid) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      }
       await exited;
     },
   };

@@ -18,7 +18,10 @@ export function promptVariables(state: AgentStateType): PromptVariables {
   };
 }
 
-/** `app.prompt.fetch.*` and the `prompt.cache_fallback` event (SPEC §4). */
+/**
+ * `app.prompt.fetch.*` and the `prompt.cache_fallback` event (SPEC §4). Langfuse drops span
+ * events, so a cache fallback also sets the observation level and status message it keeps.
+ */
 function recordPromptSource(span: Span, label: string, resolved: ResolvedPrompt): void {
   span.setAttributes({
     'app.prompt.label': label,
@@ -27,7 +30,11 @@ function recordPromptSource(span: Span, label: string, resolved: ResolvedPrompt)
   });
   if (resolved.source === 'cache') {
     const type = resolved.fallbackErrorType ?? 'Unknown';
-    span.setAttribute('app.prompt.fetch.error_type', type);
+    span.setAttributes({
+      'app.prompt.fetch.error_type': type,
+      'langfuse.observation.level': 'WARNING',
+      'langfuse.observation.status_message': `prompt served from cache: ${type}`,
+    });
     span.addEvent('prompt.cache_fallback', { 'app.prompt.label': label, 'error.type': type });
   }
 }
@@ -74,7 +81,9 @@ export const composeAnswer =
       model: template.modelConfig.model ?? deps.defaultModel,
       temperature: template.modelConfig.temperature,
       maxOutputTokens: template.modelConfig.maxOutputTokens,
-      promptLink: { name: template.name, version: template.version, label },
+      // Only a prompt that came from Langfuse (fresh or cached) is linked: a local file's version
+      // numbers mean nothing to the Langfuse project that receives the trace.
+      ...(deps.prompts.sourceKind === 'langfuse' ? { promptLink: { name: template.name, version: template.version, label } } : {}),
     });
 
     const capture = deps.capture.project(result.text);

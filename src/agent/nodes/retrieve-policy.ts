@@ -13,6 +13,8 @@ export const retrievePolicy =
       {
         kind: SpanKind.CLIENT,
         attributes: {
+          // Langfuse renders it as a retriever observation, not a plain span.
+          'langfuse.observation.type': 'retriever',
           'gen_ai.operation.name': 'retrieval',
           'gen_ai.data_source.id': policies.dataSource,
           'gen_ai.retrieval.top_k': policies.topK,

@@ -143,7 +143,8 @@ export class PromptAdmin {
       );
     }
     const prompts = await this.getVersions(numbers);
-    return prompts.map((p) => `v${p.version}  ${p.labels.join(',') || '-'}  ${p.commitMessage ?? ''}`.trimEnd());
+    // Each line names its prompt, so output read on its own (or grepped) says what it lists.
+    return prompts.map((p) => `${this.name} v${p.version}  ${p.labels.join(',') || '-'}  ${p.commitMessage ?? ''}`.trimEnd());
   }
 
   /** One version by label or number: header lines, then each message after a `--- <role>` line. */

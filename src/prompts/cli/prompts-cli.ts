@@ -19,7 +19,7 @@ commands:
   seed                            create the versions of prompts/order-status-answer.json missing in
                                   Langfuse with their labels; add labels no version holds (idempotent;
                                   never moves a deployed label; refuses on divergence)
-  list                            one line per version: v<N>  <labels>  <commit message>
+  list                            one line per version: order-status-answer v<N>  <labels>  <commit message>
   show [--label L | --version N]  one version's labels, config and messages (default: --label production)
   promote --version N --label L   move label L to version N
   rollback --label L              move label L to the highest version below the one holding it
@@ -30,7 +30,7 @@ environment (.env is read, real environment wins):
 `;
 
 /** The only variables this tool reads: unrelated service settings must not block prompt administration. */
-const CLI_VARIABLES = ['LANGFUSE_PUBLIC_KEY', 'LANGFUSE_SECRET_KEY', 'LANGFUSE_BASE_URL', 'PROMPT_LOCAL_FILE', 'LOG_LEVEL'] as const;
+const CLI_VARIABLES = ['LANGFUSE_PUBLIC_KEY', 'LANGFUSE_SECRET_KEY', 'LANGFUSE_BASE_URL', 'PROMPT_LOCAL_FILE', 'LOG_LEVEL', 'LOG_FORMAT', 'DEPLOYMENT_ENVIRONMENT'] as const;
 
 export type Command =
   | { name: 'seed' }
@@ -126,7 +126,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return fail('LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY must both be set (environment or .env) to manage prompts in Langfuse.', 1);
   }
 
-  const logger = createLogger(settings.service.logLevel, io.stderr);
+  const logger = createLogger(settings.service.logLevel, io.stderr, { format: settings.service.logFormat, environment: settings.service.environment });
   const admin = new PromptAdmin({
     client: new LangfuseClient({ publicKey, secretKey, baseUrl }),
     name: PROMPT_NAME,
