@@ -39,6 +39,8 @@ export interface ModelCallRequest {
   temperature?: number;
   maxOutputTokens?: number;
   promptLink?: PromptLink;
+  /** The prompt version used (also a local file's, which has no link): the cost counter's pivot. */
+  promptVersion?: number;
 }
 
 interface ProviderError {
@@ -187,7 +189,7 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
           deps.recorder.recordModelCallOutcome(span, {
             requestModel: modelName,
             durationSeconds: (performance.now() - startedAt) / 1000,
-            promptVersion: request.promptLink?.version,
+            promptVersion: request.promptVersion ?? request.promptLink?.version,
             result,
           });
           return result;
@@ -221,7 +223,7 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
       deps.recorder.recordModelCallOutcome(span, {
         requestModel: modelName,
         durationSeconds: (performance.now() - startedAt) / 1000,
-        promptVersion: request.promptLink?.version,
+        promptVersion: request.promptVersion ?? request.promptLink?.version,
         error,
       });
       throw error;
