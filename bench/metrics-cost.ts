@@ -89,6 +89,11 @@ async function main(): Promise<void> {
   const sink = await standIn('otlp-sink', 'bench/otlp-sink.ts', []);
   const loadgen = new LoadGenerator(ROOT, baseEnv);
   await loadgen.start();
+  process.once('SIGINT', () => {
+    log('interrupted: stopping everything this benchmark started');
+    loadgen.stop();
+    void stopAllStarted().finally(() => process.exit(130));
+  });
   try {
     const [openaiUrl, sinkUrl] = [await urlOf(openai), await urlOf(sink)];
     const variants = [await startService('metrics-off', 'none', openaiUrl, sinkUrl), await startService('metrics-on', 'otlp', openaiUrl, sinkUrl)];

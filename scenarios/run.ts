@@ -1,5 +1,6 @@
 import { ConfigError, loadSettings } from '../src/config/settings.js';
 import { createLogger } from '../src/logger.js';
+import { PriceCatalog } from '../src/model/price-catalog.js';
 import { announceDefaults, createRuntime } from '../src/runtime.js';
 import { startTelemetry } from '../src/telemetry/tracing.js';
 import { SCENARIOS, type Scenario } from './prompt-scenarios.js';
@@ -18,8 +19,10 @@ async function main(argv: string[]): Promise<number> {
   }
 
   let settings;
+  let prices;
   try {
     settings = loadSettings();
+    prices = PriceCatalog.load(settings.cost.pricesFile);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -33,17 +36,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  let runtime;
-  try {
-    runtime = createRuntime(settings, logger, telemetry.tracer);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      await telemetry.shutdown().catch(() => undefined);
-      return 78;
-    }
-    throw error;
-  }
+  const runtime = createRuntime(settings, logger, telemetry.tracer, { prices });
   const ctx = {
     agent: runtime.agent,
     prompts: runtime.prompts,

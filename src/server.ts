@@ -2,7 +2,8 @@ import { ConfigError, loadSettings, type Settings } from './config/settings.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { PROMPT_NAME, DEFAULT_PROMPT_LABEL } from './prompts/prompt-template.js';
-import { announceDefaults, createRuntime, type Runtime } from './runtime.js';
+import { PriceCatalog } from './model/price-catalog.js';
+import { announceDefaults, createRuntime } from './runtime.js';
 import { createHttpInstrumentation } from './telemetry/http-instrumentation.js';
 import { startTelemetry } from './telemetry/tracing.js';
 
@@ -12,8 +13,10 @@ const REPEAT_SIGNAL_WINDOW_MS = 1_000;
 /** Owns the process: config, telemetry, listen, signals, graceful drain. */
 async function main(): Promise<void> {
   let settings: Settings;
+  let prices: PriceCatalog;
   try {
     settings = loadSettings();
+    prices = PriceCatalog.load(settings.cost.pricesFile);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -28,18 +31,7 @@ async function main(): Promise<void> {
   });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  let runtime: Runtime;
-  try {
-    runtime = createRuntime(settings, logger, telemetry.tracer);
-  } catch (error) {
-    // e.g. an invalid model price catalog (MODEL_PRICES_FILE): stop with the message, like bad env.
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      await telemetry.shutdown().catch(() => undefined);
-      process.exit(78);
-    }
-    throw error;
-  }
+  const runtime = createRuntime(settings, logger, telemetry.tracer, { prices });
 
   // Warm the prompt cache; a Langfuse outage here is retried in the background, not fatal.
   const labels = [DEFAULT_PROMPT_LABEL, ...settings.prompts.experiment.map((arm) => arm.label)];
