@@ -229,6 +229,9 @@ describe.skipIf(skipReason !== undefined)('metrics pipeline (service → real Co
       expect(s.metric.job).toBe('order-support-agent');
       expect(s.metric.instance).toMatch(/^[0-9a-f-]{36}$/);
     }
+    // The resource rides on target_info: release and environment, for the runbooks' "what changed".
+    const target = await query('target_info');
+    expect(target[0]?.metric).toMatchObject({ job: 'order-support-agent', service_version: '0.1.0', deployment_environment_name: 'development' });
     const tokens = await query('sum by (gen_ai_token_type) (gen_ai_client_token_usage_sum)');
     expect(tokens.map((s) => s.metric.gen_ai_token_type).sort()).toEqual(['input', 'output']);
     const cost = await query('sum by (app_prompt_version, gen_ai_request_model) (app_llm_cost_USD_total)');
