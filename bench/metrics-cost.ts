@@ -5,16 +5,19 @@
  * none), on a 0 ms OpenAI stand-in (gpt-4o-mini, so tokens and cost are recorded too). Same method
  * as bench/run.ts (bench/README.md): every process separate, server CPU = utime+stime from /proc
  * over a fixed number of requests plus the span export that follows, interleaved rounds, medians.
- * Target: metrics add <= 3% CPU per request (set for Node 24: `--node <path>`).
+ * Then two views that a loaded machine cannot blur: a metrics-on server's --cpu-prof under load
+ * (share of its busy time inside metrics code, callees included) and an in-process micro-benchmark
+ * of one request's recordings. Target: metrics add <= 3% CPU per request (set for Node 24).
  *
  *   node --import tsx bench/metrics-cost.ts [--node <path>] [--rounds 7] [--duration 8] [--warmup 20]
  *     [--connections 16] [--export-interval-ms 15000]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inclusiveShare } from './cpuprofile-summary.js';
 import type { LoadResult } from './load-generator.js';
 import { LoadGenerator } from './lib/load-generator-client.js';
 import { cpuMs, freePort, ManagedProcess, sleep, stopAllStarted } from './lib/proc.js';
@@ -23,6 +26,8 @@ import { fmt, median, table } from './lib/stats.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OPENAI_KEY = 'sk-bench-0000000000000000';
 const TARGET_PCT = 3;
+/** Every frame of the metrics code: our recording sites, the SDK and its OTLP exporter. */
+const METRICS_FRAMES = /sdk-metrics|exporter-metrics|otlp-transformer\/build\/src\/metrics|telemetry\/metrics\.ts|model-call-outcome|request-metrics|price-catalog/;
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,7 +65,7 @@ interface Variant {
   runs: { cpuMsPerRequest: number; rps: number; errors: number }[];
 }
 
-async function startService(name: string, metrics: 'otlp' | 'none', openaiUrl: string, sinkUrl: string): Promise<Variant> {
+async function startService(name: string, metrics: 'otlp' | 'none', openaiUrl: string, sinkUrl: string, nodeFlags: string[] = []): Promise<Variant> {
   const port = await freePort();
   const env = {
     ...baseEnv(),
@@ -78,7 +83,7 @@ async function startService(name: string, metrics: 'otlp' | 'none', openaiUrl: s
     RATE_LIMIT_PER_USER_PER_MINUTE: '0',
     MAX_CONCURRENT_REQUESTS: '10000',
   };
-  const proc = new ManagedProcess({ name, command: nodeBin, args: ['--import', 'tsx', 'src/server.ts'], cwd: ROOT, env, logFile: path.join(logDir, `${name}.log`) });
+  const proc = new ManagedProcess({ name, command: nodeBin, args: [...nodeFlags, '--import', 'tsx', 'src/server.ts'], cwd: ROOT, env, logFile: path.join(logDir, `${name}.log`) });
   const base = `http://127.0.0.1:${port}`;
   await proc.waitForHttp(`${base}/readyz`, 60_000);
   return { name, proc, url: `${base}/order-status`, runs: [] };
@@ -122,20 +127,35 @@ async function main(): Promise<void> {
       { name: string; cpu: number; rps: number; errors: number },
     ];
     const addedPct = ((on.cpu - off.cpu) / off.cpu) * 100;
-    // Per-round pairs (same round, back to back) show the spread behind the medians.
+    // Per-round pairs (same round, back to back): the spread behind the medians, and their own median.
     const pairs = variants[1]?.runs.map((r, i) => ((r.cpuMsPerRequest - (variants[0]?.runs[i]?.cpuMsPerRequest ?? NaN)) / (variants[0]?.runs[i]?.cpuMsPerRequest ?? NaN)) * 100) ?? [];
+    await Promise.all(variants.map((v) => v.proc.stop()));
+
+    // Contention-proof view: the share of the metrics-on server's own CPU profile spent in metrics code.
+    const profDir = path.join(logDir, 'cpuprofile');
+    const profiled = await startService('metrics-on-profiled', 'otlp', openaiUrl, sinkUrl, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    log(`profile: warm-up ${warmupSec} s, then a 10 s window`);
+    await loadgen.run({ url: profiled.url, connections, durationSec: warmupSec, timeoutSec: 10, bodies: BODIES });
+    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    await loadgen.run({ url: profiled.url, connections, durationSec: 10, timeoutSec: 10, bodies: BODIES });
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    await profiled.proc.stop(20_000);
+    const profileFile = readdirSync(profDir).map((f) => path.join(profDir, f)).sort((a, b) => statSync(b).size - statSync(a).size)[0] as string;
+    const share = inclusiveShare(JSON.parse(readFileSync(profileFile, 'utf8')) as Parameters<typeof inclusiveShare>[0], METRICS_FRAMES, { fromUs, toUs });
+
     // The recordings of one request on a real MeterProvider, without HTTP/graph noise.
     const micro = JSON.parse(execFileSync(nodeBin, ['--import', 'tsx', 'bench/metrics-record-micro.ts'], { cwd: ROOT, env: baseEnv(), encoding: 'utf8', timeout: 180_000 }).trim()) as { nsPerRequest: number };
     const lines = [
       `metrics cost — servers on node ${serverNode}, ${rounds} interleaved rounds (medians), 0 ms model, tracing on in both`,
       table(['variant', 'req/s', 'CPU ms/req', 'errors'], [off, on].map((v) => [v.name, fmt(v.rps, 0), fmt(v.cpu, 3), String(v.errors)])),
-      `per-round added CPU: ${pairs.map((p) => `${fmt(p, 1)}%`).join(' ')}`,
+      `per-round added CPU: ${pairs.map((p) => `${fmt(p, 1)}%`).join(' ')} (median of the pairs ${fmt(median(pairs), 1)}%)`,
+      `CPU profile of the metrics-on server (10 s under load): ${fmt(share.pct, 2)}% of its busy time inside metrics code, callees included (${fmt(share.matchedMs, 0)} of ${fmt(share.busyMs, 0)} ms; ${path.relative(ROOT, profileFile)})`,
       `recording one request's metrics (micro, bench/metrics-record-micro.ts): ${fmt(micro.nsPerRequest / 1000, 1)} µs = ${fmt((micro.nsPerRequest / 1e6 / off.cpu) * 100, 2)}% of the metrics-off CPU per request`,
       `${addedPct <= TARGET_PCT ? 'PASS' : 'FAIL'}  metrics add ${fmt(addedPct, 1)}% CPU per request (${fmt((on.cpu - off.cpu) * 1000, 0)} µs; target <= ${TARGET_PCT}%)`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const file = path.join(ROOT, 'bench/results', `${stamp}-metrics-node${serverNode.replace(/^v/, '')}.json`);
-    writeFileSync(file, JSON.stringify({ serverNode, rounds, durationSec, connections, exportIntervalMs, addedPct, microNsPerRequest: micro.nsPerRequest, variants: variants.map((v) => ({ name: v.name, runs: v.runs })) }, null, 2));
+    writeFileSync(file, JSON.stringify({ serverNode, rounds, durationSec, connections, exportIntervalMs, addedPct, pairedMedianPct: median(pairs), profileSharePct: share.pct, microNsPerRequest: micro.nsPerRequest, variants: variants.map((v) => ({ name: v.name, runs: v.runs })) }, null, 2));
   } finally {
     loadgen.stop();
     await stopAllStarted();
