@@ -1,14 +1,16 @@
-import type { OrderStatusAgent } from '../src/agent/order-status-agent.js';
+import type { AgentRun, OrderStatusAgent } from '../src/agent/order-status-agent.js';
 import type { AgentInput } from '../src/agent/state.js';
 import { assignPromptLabel, PROMPT_AB_ARMS } from '../src/prompts/label-assignment.js';
 import type { PromptResolver } from '../src/prompts/prompt-resolver.js';
+import type { QualitySignals } from '../src/quality/quality-signals.js';
 import { PromptFetchTimeoutError, type PromptSource } from '../src/prompts/prompt-source.js';
 import { newConversationId, type TraceContext } from '../src/telemetry/trace-context.js';
 
-/** What a scenario needs: the agent, the prompt resolver (for the fallback seam) and a stdout line writer. */
+/** What a scenario needs: the agent, the prompt resolver (for the fallback seam), quality signals and a stdout line writer. */
 export interface ScenarioContext {
   agent: OrderStatusAgent;
   prompts: PromptResolver;
+  quality: QualitySignals;
   agentVersion: string;
   environment: string;
   print: (line: string) => void;
@@ -27,8 +29,17 @@ function traceContext(ctx: ScenarioContext, sessionId: string, userId: string, t
   };
 }
 
-/** One manual run as the book's scenarios do it: fresh session, and the prompt fetched in the run. */
-async function runOnce(ctx: ScenarioContext, userId: string, traceName: string, tags: string[], promptLabel?: string) {
+/**
+ * One manual run as the book's scenarios do it: fresh session, the prompt fetched in the run,
+ * and the run's quality checks and interaction id recorded as the HTTP route records them.
+ */
+export async function runTurn(
+  ctx: ScenarioContext,
+  userId: string,
+  traceName: string,
+  tags: string[],
+  promptLabel?: string,
+): Promise<{ run: AgentRun; interactionId: string }> {
   const conversationId = newConversationId();
   const input: AgentInput = {
     query: 'Where is my order?',
@@ -38,11 +49,15 @@ async function runOnce(ctx: ScenarioContext, userId: string, traceName: string, 
     region: 'eu',
     ...(promptLabel ? { prompt_label: promptLabel } : {}),
   };
-  const { state } = await ctx.agent.run(input, {
+  const run = await ctx.agent.run(input, {
     traceContext: traceContext(ctx, conversationId, userId, traceName, tags),
     mustFetchPrompt: true,
   });
-  return state;
+  return { run, interactionId: ctx.quality.recordRun(run) };
+}
+
+async function runOnce(ctx: ScenarioContext, userId: string, traceName: string, tags: string[], promptLabel?: string) {
+  return (await runTurn(ctx, userId, traceName, tags, promptLabel)).run.state;
 }
 
 export const promptManagement: Scenario = async (ctx) => {

@@ -3,7 +3,14 @@ import { createLogger } from '../src/logger.js';
 import { PriceCatalog } from '../src/model/price-catalog.js';
 import { announceDefaults, createRuntime } from '../src/runtime.js';
 import { startTelemetry } from '../src/telemetry/tracing.js';
-import { SCENARIOS, type Scenario } from './prompt-scenarios.js';
+import { SCENARIOS as PROMPT_SCENARIOS, type Scenario } from './prompt-scenarios.js';
+import { QUALITY_SCENARIOS } from './quality-scenarios.js';
+
+/** In the seed's order (SPEC §6): the quality scenarios come before the prompt ones. */
+const SCENARIOS: Readonly<Record<string, Scenario>> = { ...QUALITY_SCENARIOS, ...PROMPT_SCENARIOS };
+
+/** How long the scores may take to reach Langfuse before the run counts as failed. */
+const SCORE_FLUSH_MS = 15_000;
 
 /**
  * `npm run scenario -- <name|all>`: stdout carries only the scenario's result
@@ -40,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
   const ctx = {
     agent: runtime.agent,
     prompts: runtime.prompts,
+    quality: runtime.quality,
     agentVersion: settings.service.agentVersion,
     environment: settings.service.environment,
     print: (line: string) => process.stdout.write(`${line}\n`),
@@ -54,11 +62,19 @@ async function main(argv: string[]): Promise<number> {
       code = 1;
     }
   }
-  // Spans and metrics wait in the SDK (batch processor, periodic reader): flush them before the process ends.
-  await telemetry.shutdown().catch((error: unknown) => {
-    logger.error({ err: error }, 'span export failed at shutdown');
+  // Spans and metrics wait in the SDK (batch processor, periodic reader) and scores in the sink's queue:
+  // flush them all before the process ends.
+  const [scores] = await Promise.all([
+    runtime.scores.close(Date.now() + SCORE_FLUSH_MS),
+    telemetry.shutdown().catch((error: unknown) => {
+      logger.error({ err: error }, 'span export failed at shutdown');
+      code = code || 1;
+    }),
+  ]);
+  if (scores.lost + scores.rejected + scores.dropped > 0) {
+    logger.error({ scores }, 'scores could not be delivered to Langfuse');
     code = code || 1;
-  });
+  }
   return code;
 }
 

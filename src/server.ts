@@ -1,9 +1,11 @@
 import { ConfigError, loadSettings, type Settings } from './config/settings.js';
+import { systemClock } from './clock.js';
+import { announceFleet, createFleet } from './fleet/fleet.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { PROMPT_NAME, DEFAULT_PROMPT_LABEL } from './prompts/prompt-template.js';
 import { PriceCatalog } from './model/price-catalog.js';
-import { announceDefaults, createRuntime } from './runtime.js';
+import { announceDefaults, createPromptSnapshot, createRuntime } from './runtime.js';
 import { createHttpInstrumentation } from './telemetry/http-instrumentation.js';
 import { startTelemetry } from './telemetry/tracing.js';
 
@@ -31,7 +33,10 @@ async function main(): Promise<void> {
   });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer, { prices });
+  announceFleet(settings, logger);
+  const runtime = createRuntime(settings, logger, telemetry.tracer, { prices, promptSnapshot: createPromptSnapshot(settings, logger) });
+  // Redis (when configured) connects in the background: start-up never waits on it.
+  const fleet = createFleet({ settings, prompts: runtime.prompts, logger, clock: systemClock });
 
   // Warm the prompt cache; a Langfuse outage here is retried in the background, not fatal.
   const labels = [DEFAULT_PROMPT_LABEL, ...settings.prompts.experiment.map((arm) => arm.label)];
@@ -44,9 +49,12 @@ async function main(): Promise<void> {
   const app = await buildApp({
     agent: runtime.agent,
     prompts: runtime.prompts,
+    quality: runtime.quality,
     settings,
     logger,
     httpInstrumentation: telemetry.enabled ? createHttpInstrumentation() : undefined,
+    fleet,
+    rateLimitStore: fleet.rateLimitStore,
     metrics: runtime.metrics,
   });
   // A deep accept backlog: bursts of thousands of connects otherwise wait on SYN retries.
@@ -71,10 +79,17 @@ async function main(): Promise<void> {
       process.exit(1);
     }, settings.service.shutdownGraceMs);
     deadline.unref();
+    const deadlineAt = Date.now() + settings.service.shutdownGraceMs;
     runtime.prompts.stop();
     await app.close();
-    await telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span/metric flush failed'));
-    logger.info('stopped');
+    await fleet.close().catch((error: unknown) => logger.warn({ err: error }, 'Redis close failed'));
+    await runtime.prompts.flushSnapshot();
+    // Queued scores, spans and metrics flush side by side, scores within the grace period (a margin left for the exit).
+    const [scores] = await Promise.all([
+      runtime.scores.close(deadlineAt - Math.min(1_000, settings.service.shutdownGraceMs / 10)),
+      telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span/metric flush failed')),
+    ]);
+    logger.info({ scores }, 'stopped');
     process.exit(0);
   };
   process.on('SIGTERM', (s) => void stop(s));

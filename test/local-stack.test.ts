@@ -150,7 +150,7 @@ describe('local stack: environment documentation', () => {
   });
 
   it("every variable the service reads is documented in .env.example and passed to compose's app service", () => {
-    const appEnv = serviceEnv(rec(rec(readYaml(COMPOSE_FILE).services, 'services')['order-status-agent'], 'order-status-agent'));
+    const appEnv = serviceEnv(rec(rec(readYaml(COMPOSE_FILE).services, 'services')['agent'], 'agent'));
     expect(SETTINGS_VARIABLES.filter((v) => !documented.has(v))).toEqual([]);
     // HOST/PORT and the endpoints are fixed for the container; everything else comes from .env.
     expect(SETTINGS_VARIABLES.filter((v) => !(v in appEnv))).toEqual([]);
@@ -244,11 +244,11 @@ describe('local stack: compose topology', () => {
 
   it('has the Langfuse v4 topology, the collector and the optional app', () => {
     expect([...svcs.keys()].sort()).toEqual(
-      ['clickhouse', 'langfuse-web', 'langfuse-worker', 'minio', 'order-status-agent', 'otel-collector', 'postgres', 'prometheus', 'redis'].sort(),
+      ['agent', 'agent-proxy', 'agent-redis', 'clickhouse', 'langfuse-web', 'langfuse-worker', 'minio', 'otel-collector', 'postgres', 'prometheus', 'redis'].sort(),
     );
     expect(svc('langfuse-web').image).toBe('docker.langfuse.com/langfuse/langfuse:4');
     expect(svc('langfuse-worker').image).toBe('docker.langfuse.com/langfuse/langfuse-worker:4');
-    expect(svc('order-status-agent').profiles).toEqual(['app']);
+    for (const name of ['agent', 'agent-proxy', 'agent-redis']) expect(svc(name).profiles, name).toEqual(['app']);
   });
 
   it('pins every image (no latest, no missing tag; ClickHouse to a full version)', () => {
@@ -295,23 +295,23 @@ describe('local stack: compose topology', () => {
     }
     expect(count).toBeGreaterThan(5);
     expect(svc('otel-collector').ports).toContain('127.0.0.1:4318:4318');
-    expect(svc('order-status-agent').ports).toContain('127.0.0.1:8080:8080');
+    expect(svc('agent-proxy').ports).toContain('127.0.0.1:8080:80');
   });
 
   it('gates start-up on healthchecks and keeps data in named volumes', () => {
     const volumes = rec(compose.volumes, 'volumes');
-    for (const name of ['postgres', 'clickhouse', 'redis', 'minio', 'langfuse-web', 'langfuse-worker', 'order-status-agent', 'prometheus']) {
+    for (const name of ['postgres', 'clickhouse', 'redis', 'minio', 'langfuse-web', 'langfuse-worker', 'agent', 'agent-proxy', 'agent-redis', 'prometheus']) {
       expect(svc(name).healthcheck, `${name} healthcheck`).toBeDefined();
     }
     expect(JSON.stringify(svc('langfuse-web').healthcheck)).toContain('/api/public/health');
-    expect(JSON.stringify(svc('order-status-agent').healthcheck)).toContain('/healthz');
+    expect(JSON.stringify(svc('agent').healthcheck)).toContain('/healthz');
     for (const name of ['langfuse-web', 'langfuse-worker']) {
       const dep = rec(svc(name).depends_on, `${name}.depends_on`);
       for (const d of ['postgres', 'clickhouse', 'redis', 'minio']) {
         expect(rec(dep[d], `${name}.depends_on.${d}`).condition).toBe('service_healthy');
       }
     }
-    expect(rec(rec(svc('order-status-agent').depends_on, 'app deps')['langfuse-web'], 'dep').condition).toBe('service_healthy');
+    expect(rec(rec(svc('agent').depends_on, 'app deps')['langfuse-web'], 'dep').condition).toBe('service_healthy');
     expect(svc('postgres').volumes).toContain('langfuse_postgres_data:/var/lib/postgresql/data');
     for (const [name, s] of svcs) {
       for (const v of (s.volumes as unknown[] | undefined) ?? []) {
@@ -340,7 +340,7 @@ describe('local stack: compose topology', () => {
     expect(col.LANGFUSE_PUBLIC_KEY).toMatch(/^\$\{LANGFUSE_PUBLIC_KEY:\?/);
     expect(col.LANGFUSE_SECRET_KEY).toMatch(/^\$\{LANGFUSE_SECRET_KEY:\?/);
     expect(col.LANGFUSE_OTEL_ENDPOINT).toBe('http://langfuse-web:3000/api/public/otel');
-    const app = serviceEnv(svc('order-status-agent'));
+    const app = serviceEnv(svc('agent'));
     expect(app.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
     expect(app.LANGFUSE_BASE_URL).toBe('http://langfuse-web:3000');
     expect(app.HOST).toBe('0.0.0.0');
@@ -351,7 +351,7 @@ describe('local stack: compose topology', () => {
 
   it('marks every secret as CHANGEME and never gives it a default', () => {
     const text = readFileSync(COMPOSE_FILE, 'utf8');
-    for (const secret of ['POSTGRES_PASSWORD', 'CLICKHOUSE_PASSWORD', 'REDIS_AUTH', 'MINIO_ROOT_PASSWORD', 'SALT', 'ENCRYPTION_KEY', 'NEXTAUTH_SECRET', 'LANGFUSE_INIT_USER_PASSWORD', 'LANGFUSE_SECRET_KEY']) {
+    for (const secret of ['POSTGRES_PASSWORD', 'CLICKHOUSE_PASSWORD', 'REDIS_AUTH', 'MINIO_ROOT_PASSWORD', 'SALT', 'ENCRYPTION_KEY', 'NEXTAUTH_SECRET', 'LANGFUSE_INIT_USER_PASSWORD', 'LANGFUSE_SECRET_KEY', 'AGENT_REDIS_PASSWORD']) {
       expect(text, secret).not.toMatch(new RegExp(`\\$\\{${secret}:?-`));
       const lines = text.split('\n').filter((l) => l.includes(`\${${secret}`));
       expect(lines.length, secret).toBeGreaterThan(0);
@@ -362,6 +362,65 @@ describe('local stack: compose topology', () => {
         expect(context, `${secret} is not marked CHANGEME: ${line.trim()}`).toContain('CHANGEME');
       }
     }
+  });
+});
+
+describe('local stack: a fleet of agents (README "Running a fleet")', () => {
+  const compose = readYaml(COMPOSE_FILE);
+  const svcs = new Map(services(compose));
+  const svc = (name: string): Yaml => svcs.get(name) ?? rec(undefined, `service ${name}`);
+  const proxyConfig = readFileSync(path.join(ROOT, 'nginx', 'agent-proxy.conf'), 'utf8');
+
+  it('can scale the agent: no fixed container name, no host port; clients come in through the proxy on 127.0.0.1', () => {
+    const agent = svc('agent');
+    expect(agent.container_name).toBeUndefined();
+    expect(agent.ports).toBeUndefined();
+    expect(svc('agent-proxy').ports).toEqual(['127.0.0.1:8080:80']);
+    expect(rec(rec(svc('agent-proxy').depends_on, 'proxy deps').agent, 'dep').condition).toBe('service_started');
+  });
+
+  it('runs the proxy from a pinned nginx with the repo config, balancing over every replica and re-resolving them', () => {
+    const proxy = svc('agent-proxy');
+    // `resolve` on an upstream server needs open-source nginx >= 1.27.3.
+    const [major, minor] = (imageTag(String(proxy.image)) as string).split(/[.-]/).map(Number) as [number, number];
+    expect(String(proxy.image)).toMatch(/^(docker\.io\/)?nginx:\d+\.\d+\.\d+(-alpine)?$/);
+    expect(major * 1000 + minor).toBeGreaterThanOrEqual(1027);
+    expect(proxy.volumes).toEqual(['./nginx/agent-proxy.conf:/etc/nginx/conf.d/default.conf:ro']);
+    expect(proxyConfig).toMatch(/resolver 127\.0\.0\.11 /);
+    expect(proxyConfig).toMatch(/upstream agent \{[^}]*zone agent[^}]*server agent:8080 resolve;/s);
+    expect(proxyConfig).toMatch(/^\s*listen 80;/m);
+    expect(proxyConfig).toContain('proxy_pass http://agent;');
+    // The webhook's body limit, and SSE passed through unbuffered.
+    expect(proxyConfig).toMatch(/client_max_body_size 64k;/);
+    expect(proxyConfig).toMatch(/proxy_buffering off;/);
+    expect(JSON.stringify(proxy.healthcheck)).toContain('/proxy-health');
+  });
+
+  it("lets Langfuse's worker deliver webhooks to the proxy (whitelisted host, port 80 in-network)", () => {
+    for (const name of ['langfuse-web', 'langfuse-worker']) {
+      expect(serviceEnv(svc(name)).LANGFUSE_WEBHOOK_WHITELISTED_HOST, name).toBe('agent-proxy');
+    }
+  });
+
+  it("gives the agents their own Redis (not Langfuse's), password-protected, without persistence", () => {
+    const redis = svc('agent-redis');
+    expect(String(redis.image)).toMatch(/^(docker\.io\/)?redis:\d+\.\d+\.\d+$/);
+    expect(String(redis.command)).toContain('--requirepass ${AGENT_REDIS_PASSWORD:?');
+    expect(String(redis.command)).toMatch(/--appendonly no/);
+    expect(redis.ports).toEqual(['127.0.0.1:6380:6379']);
+    const app = serviceEnv(svc('agent'));
+    expect(app.REDIS_URL).toMatch(/^redis:\/\/:\$\{AGENT_REDIS_PASSWORD:\?[^}]+\}@agent-redis:6379\/0$/);
+    expect(app.REDIS_URL).not.toContain('REDIS_AUTH');
+    expect(app.LANGFUSE_WEBHOOK_SECRET).toBe('${LANGFUSE_WEBHOOK_SECRET:-}');
+    // Redis is optional: the agent starts without waiting for it to be healthy.
+    expect(rec(rec(svc('agent').depends_on, 'app deps')['agent-redis'], 'dep').condition).toBe('service_started');
+  });
+
+  it('keeps the prompt snapshot on a volume the replicas share, writable by the non-root user', () => {
+    const app = serviceEnv(svc('agent'));
+    expect(app.PROMPT_SNAPSHOT_FILE).toBe('/app/.cache/prompt-snapshot.json');
+    expect(svc('agent').volumes).toEqual(['agent_prompt_snapshot:/app/.cache']);
+    expect(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).toMatch(/mkdir -p \/app\/\.cache && chown node:node \/app\/\.cache\s+USER node/);
   });
 });
 

@@ -142,14 +142,36 @@ describe('metrics: the seven instruments (SPEC §13)', () => {
     expect(catalog.price(['gpt-4o-mini'], { inputTokens: 1_000, outputTokens: 200 })?.total).toBe(0.00027);
   });
 
+  it('app.feedback.scores: every score the service produces, through POST /feedback and the answer checks', async () => {
+    const m = testMetrics();
+    const { app } = await build({ metrics: m.metrics });
+    const answered = (await app.inject(post(body))).json() as { interaction_id: string };
+    for (const value of ['negative', 'negative']) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/feedback',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ interaction_id: answered.interaction_id, user_id: body.user_id, value }),
+      });
+      expect(res.statusCode).toBe(202);
+    }
+    const scores = await m.metric('app.feedback.scores');
+    // Counted in local mode too (not sent to Langfuse, still a vote).
+    expect(sumOf(scores, { 'score.name': 'user_feedback', 'score.value': 'negative' })).toBe(2);
+    expect(sumOf(scores, { 'score.name': 'answer_correctness', 'score.value': '1' })).toBe(1);
+    expect(sumOf(scores, { 'score.name': 'policy_compliance', 'score.value': 'pass' })).toBe(1);
+  });
+
   it('app.feedback.scores: by score name and value (the score sink records here)', async () => {
     const m = testMetrics();
     m.metrics.recordFeedbackScore('user_feedback', 'negative');
     m.metrics.recordFeedbackScore('user_feedback', 'negative');
     m.metrics.recordFeedbackScore('user_feedback', 'positive');
     m.metrics.recordFeedbackScore('answer_correctness', 1);
-    // Free text never becomes a label value.
+    // Free text and continuous numbers never become label values.
     m.metrics.recordFeedbackScore('user_feedback', 'the bot lied about my order #123');
+    m.metrics.recordFeedbackScore('relevance', 0.7321);
+    m.metrics.recordFeedbackScore('relevance', 1234567);
 
     const scores = await m.metric('app.feedback.scores');
     expectDescriptor(scores, '', DataPointType.SUM);
@@ -157,6 +179,7 @@ describe('metrics: the seven instruments (SPEC §13)', () => {
     expect(sumOf(scores, { 'score.name': 'user_feedback', 'score.value': 'positive' })).toBe(1);
     expect(sumOf(scores, { 'score.name': 'answer_correctness', 'score.value': '1' })).toBe(1);
     expect(sumOf(scores, { 'score.name': 'user_feedback', 'score.value': 'other' })).toBe(1);
+    expect(sumOf(scores, { 'score.name': 'relevance', 'score.value': 'other' })).toBe(2);
   });
 });
 

@@ -18,6 +18,8 @@ export interface AgentRun {
   state: AgentStateType;
   /** W3C trace id of the run; undefined when tracing is disabled. */
   traceId: string | undefined;
+  /** The `invoke_agent` span's id; undefined when tracing is disabled. */
+  spanId?: string;
 }
 
 /** The order-status agent: the compiled graph (built once) inside its `invoke_agent` root span. */
@@ -47,7 +49,9 @@ export class OrderStatusAgent {
   }
 
   private async invokeGraph(span: Span, input: AgentInput, mustFetchPrompt: boolean): Promise<AgentRun> {
-    const traceId = isSpanContextValid(span.spanContext()) ? span.spanContext().traceId : undefined;
+    const traced = isSpanContextValid(span.spanContext());
+    const traceId = traced ? span.spanContext().traceId : undefined;
+    const spanId = traced ? span.spanContext().spanId : undefined;
     const budget = new ExecutionBudget(this.deps.budget);
     try {
       const state = await this.graph.invoke(
@@ -56,7 +60,7 @@ export class OrderStatusAgent {
       );
       span.setAttributes({ 'app.task.outcome': state.outcome, 'app.workflow.iterations': state.iterations });
       this.deps.metrics.recordAgentRun(state.outcome);
-      return { state, traceId };
+      return { state, traceId, spanId };
     } catch (error) {
       if (error instanceof BudgetExhausted) {
         // A budget stop is a bounded, completed outcome, not a crash (book ch 17).
@@ -68,7 +72,7 @@ export class OrderStatusAgent {
         });
         this.deps.metrics.recordAgentRun('budget_stopped');
         const state = { ...input, outcome: 'budget_stopped', answer: ESCALATION_ANSWER } as AgentStateType;
-        return { state, traceId };
+        return { state, traceId, spanId };
       }
       span.setAttribute('app.task.outcome', 'error');
       this.deps.metrics.recordAgentRun('error');

@@ -101,6 +101,19 @@ const envSchema = z.object({
   MAX_AGENT_ITERATIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(8)),
   MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
   GRAPH_LAYOUT: z.preprocess(emptyToUndefined, z.enum(GRAPH_LAYOUTS).default('grouped')),
+
+  // Quality signals (SPEC §9): interaction ids, feedback/signals, the Langfuse score sink
+  INTERACTION_SIGNING_KEY: csv.pipe(z.array(z.string().min(32, 'each key needs at least 32 characters (e.g. openssl rand -hex 32)'))),
+  INTERACTION_TTL_SECONDS: positiveInt(604_800),
+  SCORE_QUEUE_SIZE: positiveInt(10_000),
+  SCORE_SEND_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).default(4)),
+  SCORE_REQUEST_TIMEOUT_MS: positiveInt(5_000),
+  SCORE_RETRY_MAX_DELAY_MS: positiveInt(30_000),
+  // Fleet (SPEC §11): Langfuse prompt webhooks, Redis fan-out and shared limits, the prompt snapshot.
+  LANGFUSE_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().trim().min(16, 'the secret Langfuse shows when the automation is created (lf-whsec_…)').optional()),
+  REDIS_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional()),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt(250),
+  PROMPT_SNAPSHOT_FILE: z.preprocess(emptyToUndefined, z.string().default('.cache/prompt-snapshot.json')),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -169,6 +182,29 @@ export interface Settings {
   budget: { maxIterations: number; maxModelCalls: number };
   /** How the SPEC's steps map onto LangGraph nodes (src/agent/graph-layout.ts). */
   graphLayout: GraphLayout;
+  /** Quality signals (SPEC §9): interaction ids and score delivery to Langfuse. */
+  quality: {
+    /** First signs, every key verifies (rotation). Empty: a random per-process key (development only). */
+    signingKeys: string[];
+    interactionTtlSeconds: number;
+    /** Scores go to Langfuse only in Langfuse prompt mode (keys set); local mode records spans only. */
+    sendScores: boolean;
+    scoreQueueSize: number;
+    scoreConcurrency: number;
+    scoreRequestTimeoutMs: number;
+    scoreRetryMaxDelayMs: number;
+  };
+  /** Replicas kept in step (SPEC §11): webhook, Redis, prompt snapshot. */
+  fleet: {
+    /** `POST /webhooks/langfuse` exists only when set. */
+    webhookSecret: string | undefined;
+    /** Shared rate-limit counters, webhook de-duplication and prompt-change fan-out; per process when unset. */
+    redisUrl: string | undefined;
+    /** Bound on any Redis command on the request path (then the per-process fallback answers). */
+    redisCommandTimeoutMs: number;
+    /** Last fetched template per label, for a cold start while Langfuse is down; undefined in local mode or when `off`. */
+    promptSnapshotFile: string | undefined;
+  };
 }
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
@@ -213,6 +249,9 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     if (!e.OPENAI_API_KEY) problems.push('OPENAI_API_KEY: required when DEPLOYMENT_ENVIRONMENT=production (no offline model in production)');
     if (promptSource !== 'langfuse') problems.push('PROMPT_SOURCE: must be langfuse when DEPLOYMENT_ENVIRONMENT=production (no local prompt file in production)');
     if (e.SERVICE_API_KEYS.length === 0) problems.push('SERVICE_API_KEYS: required when DEPLOYMENT_ENVIRONMENT=production');
+    if (e.INTERACTION_SIGNING_KEY.length === 0) {
+      problems.push('INTERACTION_SIGNING_KEY: required when DEPLOYMENT_ENVIRONMENT=production (every replica and restart must verify the same interaction ids)');
+    }
   }
   if (e.PROMPT_MAX_STALE_SECONDS < e.PROMPT_CACHE_TTL_SECONDS) {
     problems.push('PROMPT_MAX_STALE_SECONDS: must be at least PROMPT_CACHE_TTL_SECONDS');
@@ -276,6 +315,21 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     },
     budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },
     graphLayout: e.GRAPH_LAYOUT,
+    quality: {
+      signingKeys: e.INTERACTION_SIGNING_KEY,
+      interactionTtlSeconds: e.INTERACTION_TTL_SECONDS,
+      sendScores: promptSource === 'langfuse',
+      scoreQueueSize: e.SCORE_QUEUE_SIZE,
+      scoreConcurrency: e.SCORE_SEND_CONCURRENCY,
+      scoreRequestTimeoutMs: e.SCORE_REQUEST_TIMEOUT_MS,
+      scoreRetryMaxDelayMs: e.SCORE_RETRY_MAX_DELAY_MS,
+    },
+    fleet: {
+      webhookSecret: e.LANGFUSE_WEBHOOK_SECRET,
+      redisUrl: e.REDIS_URL,
+      redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      promptSnapshotFile: promptSource === 'langfuse' && e.PROMPT_SNAPSHOT_FILE !== 'off' ? e.PROMPT_SNAPSHOT_FILE : undefined,
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-import { SpanKind, type Attributes, type Tracer } from '@opentelemetry/api';
+import { isSpanContextValid, SpanKind, type Attributes, type Tracer } from '@opentelemetry/api';
 import { ModelCallError } from '../errors.js';
 import type { ChatMessage } from '../prompts/prompt-template.js';
 import { errorType, recordError } from '../telemetry/spans.js';
@@ -124,7 +124,12 @@ function attemptDeadline(ms: number): { signal: AbortSignal; clear: () => void }
  * honouring retry-after, per-attempt and per-call deadlines), visible as
  * `app.retry.*` attributes and `model.retry` events.
  */
-export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promise<ModelResult> {
+export interface ModelCallResult extends ModelResult {
+  /** The model span's id (the Langfuse generation's observation id); undefined when tracing is off. */
+  spanId?: string;
+}
+
+export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promise<ModelCallResult> {
   const { model, retry } = deps;
   const spanName = model.api === 'responses' ? 'openai.responses.create' : 'openai.chat.completions.create';
   const attributes: Attributes = {
@@ -192,7 +197,8 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
             promptVersion: request.promptVersion ?? request.promptLink?.version,
             result,
           });
-          return result;
+          const context = span.spanContext();
+          return isSpanContextValid(context) ? { ...result, spanId: context.spanId } : result;
         } catch (error) {
           const failure = signal.aborted && errorType(error) === 'AbortError' ? 'timeout' : classifyFailure(error);
           const retryable = RETRYABLE.has(failure);

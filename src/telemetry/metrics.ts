@@ -145,6 +145,8 @@ export class ServiceMetrics {
    * score sink calls this where it queues a score. Never pass free text (comments) here.
    */
   recordFeedbackScore(name: string, value: string | number): void {
-    this.feedbackScores.add(1, { 'score.name': boundedValue(name), 'score.value': boundedValue(String(value)) });
+    // Numbers: the 0/1 of BOOLEAN and pass/fail-like NUMERIC scores; a continuous value has no bounded label.
+    const label = typeof value === 'number' ? (Number.isInteger(value) && Math.abs(value) <= 10 ? String(value) : 'other') : boundedValue(value);
+    this.feedbackScores.add(1, { 'score.name': boundedValue(name), 'score.value': label });
   }
 }

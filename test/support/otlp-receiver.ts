@@ -41,6 +41,12 @@ export interface ReceivedEvent {
   attributeTypes: Record<string, OtlpAttributeType>;
 }
 
+export interface ReceivedLink {
+  traceId: string;
+  spanId: string;
+  attributes: Record<string, unknown>;
+}
+
 export interface ReceivedSpan {
   traceId: string;
   spanId: string;
@@ -55,6 +61,8 @@ export interface ReceivedSpan {
   attributes: Record<string, unknown>;
   attributeTypes: Record<string, OtlpAttributeType>;
   events: ReceivedEvent[];
+  /** Span links (to other traces' spans). */
+  links: ReceivedLink[];
   /** OTLP StatusCode: 0 unset, 1 ok, 2 error. */
   status: { code: number; message?: string };
   resource: Record<string, unknown>;
@@ -401,6 +409,7 @@ function pbSpan(r: PbReader, resource: Record<string, unknown>, scope: string): 
     attributes: {},
     attributeTypes: {},
     events: [],
+    links: [],
     status: { code: 0 },
     resource,
     scope,
@@ -462,6 +471,22 @@ function pbSpan(r: PbReader, resource: Record<string, unknown>, scope: string): 
           return true;
         });
         span.events.push(event);
+        return true;
+      }
+      case 13: {
+        if (wt !== 2) return false;
+        const lr = r.sub();
+        const link: ReceivedLink & { attributeTypes: Record<string, OtlpAttributeType> } = { traceId: '', spanId: '', attributes: {}, attributeTypes: {} };
+        lr.fields((f2, wt2) => {
+          if (f2 === 1 && wt2 === 2) link.traceId = toHex(lr.bytes());
+          else if (f2 === 2 && wt2 === 2) link.spanId = toHex(lr.bytes());
+          else if (f2 === 4 && wt2 === 2) {
+            const kv = pbKeyValue(lr.sub());
+            addAttr(link, kv.key, kv.value, kv.type);
+          } else return false;
+          return true;
+        });
+        span.links.push({ traceId: link.traceId, spanId: link.spanId, attributes: link.attributes });
         return true;
       }
       case 15: {
@@ -589,6 +614,7 @@ function decodeJsonRequest(text: string): ReceivedSpan[] {
           attributes: {},
           attributeTypes: {},
           events: [],
+          links: [],
           status: { code: 0 },
           resource: resBag.attributes,
           scope,
@@ -608,6 +634,11 @@ function decodeJsonRequest(text: string): ReceivedSpan[] {
           };
           jsonAttrs(fld(e, 'attributes'), ev);
           span.events.push(ev);
+        }
+        for (const l of arr(fld(s, 'links'))) {
+          const bag: AttrBag = { attributes: {}, attributeTypes: {} };
+          jsonAttrs(fld(l, 'attributes'), bag);
+          span.links.push({ traceId: jsonId(fld(l, 'traceId')), spanId: jsonId(fld(l, 'spanId')), attributes: bag.attributes });
         }
         const st = fld(s, 'status');
         if (st !== undefined) {

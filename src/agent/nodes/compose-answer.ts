@@ -99,5 +99,6 @@ export const composeAnswer =
       prompt_version: template.version,
       prompt_label: label,
       prompt_source: resolved.source,
+      generation_span_id: result.spanId ?? '',
     };
   };

@@ -1,13 +1,16 @@
 import { context } from '@opentelemetry/api';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { OrderStatusAgent } from '../../agent/order-status-agent.js';
+import type { QualitySignals } from '../../quality/quality-signals.js';
 import { assignPromptLabel, type ExperimentArm } from '../../prompts/label-assignment.js';
 import { newConversationId, stampTraceContext, type TraceContext } from '../../telemetry/trace-context.js';
 import { errorBody } from '../error-handler.js';
+import { orderStatusBody } from '../order-status-body.js';
 import { errorBody as errorBodySchema, orderStatusRequest, orderStatusResponse } from '../schemas.js';
 
 export interface OrderStatusRouteOptions {
   agent: OrderStatusAgent;
+  quality: QualitySignals;
   experiment: readonly ExperimentArm[];
   overridableLabels: readonly string[];
   agentVersion: string;
@@ -16,7 +19,7 @@ export interface OrderStatusRouteOptions {
 
 /** `POST /order-status`: one agent run per request, inside the HTTP request's trace. */
 export const orderStatusRoutes: FastifyPluginAsyncZod<OrderStatusRouteOptions> = async (app, options) => {
-  const { agent, experiment, overridableLabels } = options;
+  const { agent, quality, experiment, overridableLabels } = options;
 
   app.post(
     '/order-status',
@@ -46,7 +49,7 @@ export const orderStatusRoutes: FastifyPluginAsyncZod<OrderStatusRouteOptions> =
       // The HTTP span started before the user was known: stamp it, then run inside its context.
       const otel = request.opentelemetry?.();
       if (otel?.span) stampTraceContext(otel.span, traceContext);
-      const run = () =>
+      const runAgent = () =>
         agent.run(
           {
             query: body.query,
@@ -58,23 +61,8 @@ export const orderStatusRoutes: FastifyPluginAsyncZod<OrderStatusRouteOptions> =
           },
           { traceContext },
         );
-      const { state, traceId } = await (otel?.context ? context.with(otel.context, run) : run());
-      return {
-        outcome: state.outcome,
-        answer: state.answer,
-        conversation_id: conversationId,
-        ...(traceId ? { trace_id: traceId } : {}),
-        ...(state.prompt_name
-          ? {
-              prompt: {
-                name: state.prompt_name,
-                version: state.prompt_version,
-                label: state.prompt_label,
-                source: state.prompt_source as 'langfuse' | 'cache' | 'local',
-              },
-            }
-          : {}),
-      };
+      const run = await (otel?.context ? context.with(otel.context, runAgent) : runAgent());
+      return orderStatusBody(run, quality);
     },
   );
 };

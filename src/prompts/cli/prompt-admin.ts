@@ -187,6 +187,19 @@ export class PromptAdmin {
     return [`rolled back ${label} from version ${current.version} to version ${target}`];
   }
 
+  /** The labels each of these versions holds now (a version Langfuse does not have maps to none). */
+  async labelsOf(versions: readonly number[]): Promise<Map<number, string[]>> {
+    const known = new Set(await this.versionNumbers());
+    const prompts = await this.getVersions(versions.filter((v) => known.has(v)));
+    return new Map(prompts.map((p) => [p.version, [...p.labels]]));
+  }
+
+  /** The version holding `label` now, or undefined. */
+  async versionOf(label: string): Promise<number | undefined> {
+    checkLabel(label);
+    return (await this.findLabel(label))?.version;
+  }
+
   // --- file checks ---------------------------------------------------------------------------
 
   private checkFile(versions: readonly PromptVersionData[]): void {
