@@ -219,7 +219,14 @@ describe('metrics: cardinality and privacy', () => {
     ];
     for (const [i, { app }] of services.entries()) {
       for (const order of ['ORDER-924', 'ORDER-404', 'ORDER-7001']) {
-        await app.inject(post({ query: `${canary} ${i}`, order_reference: order, region: 'eu', user_id: `usr_cardinality_${i}`, conversation_id: `conv_${'ab'.repeat(16)}` }));
+        const user = `usr_cardinality_${i}`;
+        const res = await app.inject(post({ query: `${canary} ${i}`, order_reference: order, region: 'eu', user_id: user, conversation_id: `conv_${'ab'.repeat(16)}` }));
+        const interaction = (res.json() as { interaction_id?: string }).interaction_id;
+        if (!interaction) continue;
+        // Feedback and signals: interaction ids, user ids and trace ids all travel with them.
+        const json = (payload: unknown) => ({ method: 'POST' as const, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+        expect((await app.inject({ url: '/feedback', ...json({ interaction_id: interaction, user_id: user, value: 'negative' }) })).statusCode).toBe(202);
+        expect((await app.inject({ url: '/signals', ...json({ interaction_id: interaction, user_id: user, signal: 'conversation_abandoned' }) })).statusCode).toBe(202);
       }
       await app.inject(post({ ...body, query: 42 }));
       await app.inject({ method: 'GET', url: `/order-status/usr_cardinality_${i}` });
