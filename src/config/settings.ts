@@ -76,6 +76,15 @@ const envSchema = z.object({
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt(512),
   OTEL_BSP_EXPORT_TIMEOUT: positiveInt(10_000),
 
+  // Metrics and cost (SPEC §13): OTLP/HTTP metrics to the same Collector, the price catalog.
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: url,
+  // otlp (default) or none: metrics off while traces stay on
+  OTEL_METRICS_EXPORTER: z.preprocess(emptyToUndefined, z.enum(['otlp', 'none']).default('otlp')),
+  // 15 s, not the SDK's 60 s: alerts evaluate windows of minutes and Prometheus scrapes every 15 s
+  OTEL_METRIC_EXPORT_INTERVAL: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1_000).default(15_000)),
+  OTEL_METRIC_EXPORT_TIMEOUT: positiveInt(10_000),
+  MODEL_PRICES_FILE: z.preprocess(emptyToUndefined, z.string().default('config/model-prices.json')),
+
   AGENT_VERSION: z.preprocess(emptyToUndefined, z.string().default('0.1.0')),
   DEPLOYMENT_ENVIRONMENT: z.preprocess(emptyToUndefined, z.string().regex(/^[a-z0-9-]+$/).default('development')),
   SERVICE_API_KEYS: csv.pipe(z.array(z.string().min(16, 'each key needs at least 16 characters'))),
@@ -157,6 +166,15 @@ export interface Settings {
     maxExportBatchSize: number;
     exportTimeoutMs: number;
   };
+  /** OpenTelemetry metrics (SPEC §13); off with OTEL_SDK_DISABLED or OTEL_METRICS_EXPORTER=none. */
+  metrics: {
+    enabled: boolean;
+    endpoint: string;
+    exportIntervalMs: number;
+    exportTimeoutMs: number;
+  };
+  /** The model price catalog that prices each model call (src/model/price-catalog.ts). */
+  cost: { pricesFile: string };
   service: {
     agentVersion: string;
     environment: string;
@@ -263,6 +281,9 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
   if (e.PROMPT_MAX_STALE_SECONDS < e.PROMPT_CACHE_TTL_SECONDS) {
     problems.push('PROMPT_MAX_STALE_SECONDS: must be at least PROMPT_CACHE_TTL_SECONDS');
   }
+  if (e.OTEL_METRIC_EXPORT_TIMEOUT > e.OTEL_METRIC_EXPORT_INTERVAL) {
+    problems.push('OTEL_METRIC_EXPORT_TIMEOUT: must not exceed OTEL_METRIC_EXPORT_INTERVAL');
+  }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
 
   return {
@@ -297,6 +318,13 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       maxExportBatchSize: Math.min(e.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, e.OTEL_BSP_MAX_QUEUE_SIZE),
       exportTimeoutMs: e.OTEL_BSP_EXPORT_TIMEOUT,
     },
+    metrics: {
+      enabled: !e.OTEL_SDK_DISABLED && e.OTEL_METRICS_EXPORTER === 'otlp',
+      endpoint: e.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT ?? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/metrics`,
+      exportIntervalMs: e.OTEL_METRIC_EXPORT_INTERVAL,
+      exportTimeoutMs: e.OTEL_METRIC_EXPORT_TIMEOUT,
+    },
+    cost: { pricesFile: e.MODEL_PRICES_FILE },
     service: {
       agentVersion: e.AGENT_VERSION,
       environment: e.DEPLOYMENT_ENVIRONMENT,
