@@ -13,7 +13,7 @@ import { loadDataset } from '../src/release/dataset.js';
 import { PROMPT_NAME } from '../src/prompts/prompt-template.js';
 import { startSeededLangfuse } from './support/seeded-langfuse.js';
 import type { LangfuseStandIn } from './support/langfuse-quality-stand-in.js';
-import { uselessFor } from './support/openai-answer-modes.js';
+import { uselessFor, verboseFor } from './support/openai-answer-modes.js';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
 
@@ -23,6 +23,8 @@ vi.setConfig({ testTimeout: 120_000 });
 const KEYS = { publicKey: 'pk-lf-release', secretKey: 'sk-lf-release' };
 const ITEMS = loadDataset('evals/order-status-regression.jsonl');
 const V2_MARKER = 'none of the policy documents covers it';
+/** A version added by a test whose system message makes the model stand-in answer at length. */
+const VERBOSE_MARKER = 'Explain everything in great detail.';
 
 let langfuse: LangfuseStandIn;
 let otlp: OtlpReceiver;
@@ -31,7 +33,7 @@ let dir: string;
 
 beforeAll(async () => {
   otlp = await startOtlpReceiver();
-  openai = await startOpenAIStandIn({ answer: uselessFor(V2_MARKER) });
+  openai = await startOpenAIStandIn({ answer: uselessFor(V2_MARKER, verboseFor(VERBOSE_MARKER)) });
 });
 afterAll(async () => Promise.all([otlp.close(), openai.close()]));
 beforeEach(async () => {
@@ -192,6 +194,26 @@ describe('eval', () => {
     expect(res.gate?.passed).toBe(true);
     expect(res.lines.at(-2)).toMatch(/^langfuse: NOT recorded in Langfuse \(cannot reach Langfuse at .*\); the gate above was evaluated locally$/);
     expect(langfuse.datasets?.runItems).toEqual([]);
+  });
+
+  it('prices a real model from the catalog: a useful version passes, a version that makes answers much longer fails on cost alone', async () => {
+    const same = await prompts(['eval', '--label', 'prod-a'], useless());
+    expect(same.code).toBe(0);
+    const cost = same.gate?.cost_per_case as { candidate: number; baseline: number };
+    expect(cost.candidate).toBeGreaterThan(0);
+    expect(cost.candidate).toBe(cost.baseline);
+
+    const v1 = langfuse.versions(PROMPT_NAME)[0];
+    const prompt = JSON.parse(JSON.stringify(v1?.prompt)) as { role: string; content: string }[];
+    (prompt[0] as { content: string }).content += ` ${VERBOSE_MARKER}`;
+    langfuse.createPrompt({ name: PROMPT_NAME, type: 'chat', prompt, config: v1?.config, labels: ['staging'] });
+    const verbose = await prompts(['eval', '--label', 'staging'], useless());
+    expect(verbose.code).toBe(1);
+    expect(verbose.gate?.scores).toEqual({ expected_outcome: 1, forbidden_terms_absent: 1, required_terms_present: 1 });
+    expect(verbose.gate?.failures).toEqual([{ item: '*', score: 'cost_per_case', comment: expect.stringMatching(/^candidate=\d+\.\d{6},limit=\d+\.\d{6} \(1\.10 x baseline \d+\.\d{6}\)$/) }]);
+    const verboseCost = verbose.gate?.cost_per_case as { candidate: number; baseline: number };
+    expect(verboseCost.candidate).toBeGreaterThan(verboseCost.baseline * 1.1);
+    expect(verboseCost.baseline).toBe(cost.baseline);
   });
 
   it('exits 1 when the gate fails: a model that answers uselessly for version 2', async () => {

@@ -2,6 +2,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { AnswerModel } from '../model/answer-model.js';
+import type { PriceCatalog } from '../model/price-catalog.js';
 import { DisabledScoreSink, type ScoreSink } from '../quality/score-sink.js';
 import type { PromptAdmin } from '../prompts/cli/prompt-admin.js';
 import { PinnedPromptSource } from '../prompts/pinned-prompt-source.js';
@@ -37,6 +38,8 @@ export interface ReleaseDeps {
   scoreSink: ScoreSink;
   /** The configured model by default. */
   model?: AnswerModel;
+  /** The model price catalog (config/model-prices.json), shared with the runtime's model spans. */
+  prices?: PriceCatalog;
   /** USD for one model call; undefined when it cannot be priced. */
   priceCall: (call: MeteredCall) => number | undefined;
   now?: () => Date;
@@ -186,7 +189,12 @@ async function runGate(deps: ReleaseDeps, items: readonly DatasetItem[], plan: G
   const model = meteredModel(deps.model ?? createModel(settings));
   const experiment = (role: 'candidate' | 'baseline', template: PromptTemplate, promptLabel: string, runName: string): ExperimentRun => {
     // The runtime's own quality sink is not used by evaluation runs: hand it a disabled one.
-    const runtime = createRuntime(settings, logger, deps.tracer, { promptSource: new PinnedPromptSource(deps.promptSource.kind, template), model, scoreSink: new DisabledScoreSink() });
+    const runtime = createRuntime(settings, logger, deps.tracer, {
+      promptSource: new PinnedPromptSource(deps.promptSource.kind, template),
+      model,
+      scoreSink: new DisabledScoreSink(),
+      ...(deps.prices ? { prices: deps.prices } : {}),
+    });
     return {
       runName,
       role,

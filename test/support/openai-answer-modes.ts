@@ -3,7 +3,9 @@
  * a model reading the prompt, so the release gate can be exercised end to end:
  *  - `groundedAnswer`: states the order state and the policy documents the prompt gave it;
  *  - `uselessFor(marker)`: a polite non-answer whenever the system message contains `marker`
- *    (i.e. for one prompt version), grounded otherwise.
+ *    (i.e. for one prompt version), grounded otherwise;
+ *  - `verboseFor(marker)`: the grounded answer padded to several times its length (more output
+ *    tokens, so more cost) for the version whose system message contains `marker`.
  */
 import type { OpenAIEndpoint } from './openai-stand-in.js';
 
@@ -50,5 +52,15 @@ export function uselessFor(marker: string, otherwise = groundedAnswer): (body: R
   return (body, endpoint) => {
     const system = requestMessages(body, endpoint).find((m) => m.role === 'system' || m.role === 'developer')?.text ?? '';
     return system.includes(marker) ? USELESS_ANSWER : otherwise(body, endpoint);
+  };
+}
+
+/** Grounded, then padding: the same facts at several times the output tokens. */
+export function verboseFor(marker: string, otherwise = groundedAnswer): (body: Record<string, unknown>, endpoint: OpenAIEndpoint) => string {
+  return (body, endpoint) => {
+    const system = requestMessages(body, endpoint).find((m) => m.role === 'system' || m.role === 'developer')?.text ?? '';
+    if (!system.includes(marker)) return otherwise(body, endpoint);
+    const padding = ' Please let us know if there is anything else we can help you with today, we are always happy to help.';
+    return `${groundedAnswer(body, endpoint)}${padding.repeat(6)}`;
   };
 }

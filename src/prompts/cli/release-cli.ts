@@ -22,6 +22,7 @@ import {
   type ReleaseDeps,
 } from '../../release/release-commands.js';
 import { startTelemetry, TRACER_NAME } from '../../telemetry/tracing.js';
+import { PriceCatalog } from '../../model/price-catalog.js';
 import { LangfusePromptSource } from '../langfuse-prompt-source.js';
 import { PROMPT_NAME } from '../prompt-template.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, PromptAdmin, PromptAdminError } from './prompt-admin.js';
@@ -71,13 +72,9 @@ function loadReleaseSettings(command: ReleaseCommand, env: Record<string, string
   return runsAgent ? parseSettings(env) : admin;
 }
 
-/**
- * Prices one model call for the gate's cost rule.
- * TODO(issue 15): price with config/model-prices.json (PriceCatalog) once it lands on main; until then
- * only the offline model (which costs nothing) is priced, and any other model makes the cost unknown.
- */
-function priceCall(call: MeteredCall): number | undefined {
-  return call.responseModel === 'offline' ? 0 : undefined;
+/** The gate's cost of one model call: the price catalog's, as the model span's `app.cost.amount`. */
+function catalogPricer(prices: PriceCatalog): (call: MeteredCall) => number | undefined {
+  return (call) => (call.usage ? prices.price([call.requestModel, call.responseModel], call.usage)?.total : undefined);
 }
 
 /** Runs one release command; resolves with the exit code (never throws). */
@@ -96,12 +93,15 @@ export async function runReleaseCommand(command: ReleaseCommand, io: CliIo): Pro
   const logger = createLogger(settings.service.logLevel, io.stderr, { format: settings.service.logFormat, environment: settings.service.environment });
   const print = (line: string): void => void io.stdout.write(`${line}\n`);
 
+  let prices: PriceCatalog | undefined;
   try {
-    // A malformed dataset stops the command before anything is sent anywhere.
+    // A malformed dataset (or price catalog) stops the command before anything is sent anywhere.
     const gated = command.name === 'eval' || command.name === 'dataset-seed' || (command.name === 'promote' && settings.release.protectedLabels.includes(command.label));
     if (gated) loadDataset(settings.release.datasetFile);
+    // Only the gate prices model calls: a broken catalog never blocks a rollback.
+    if (command.name === 'eval' || command.name === 'promote') prices = PriceCatalog.load(settings.cost.pricesFile);
   } catch (error) {
-    if (error instanceof DatasetFileError) return fail(error.message);
+    if (error instanceof DatasetFileError || error instanceof ConfigError) return fail(error.message);
     throw error;
   }
 
@@ -112,6 +112,7 @@ export async function runReleaseCommand(command: ReleaseCommand, io: CliIo): Pro
   const tracer = io.tracer ?? telemetry?.tracer ?? trace.getTracer(TRACER_NAME);
   const { publicKey, secretKey, baseUrl } = settings.langfuse;
   const timeoutMs = io.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+
   const client = publicKey && secretKey ? new LangfuseClient({ publicKey, secretKey, baseUrl }) : undefined;
   const deps: ReleaseDeps = {
     settings,
@@ -133,7 +134,8 @@ export async function runReleaseCommand(command: ReleaseCommand, io: CliIo): Pro
         ? new LangfusePromptSource({ publicKey, secretKey, baseUrl, fetchTimeoutMs: settings.prompts.fetchTimeoutMs })
         : createPromptSource(settings),
     ...(io.model ? { model: io.model } : {}),
-    priceCall,
+    ...(prices ? { prices } : {}),
+    priceCall: prices ? catalogPricer(prices) : () => undefined,
     // The service's score sink (bounded queue, background delivery with retries): evaluator scores.
     scoreSink: createScoreSink(settings, logger),
   };
