@@ -77,6 +77,13 @@ describe('with the offline model and the local prompt file (CI)', () => {
     expect(res.stdout).toContain('langfuse: not recorded (no Langfuse keys: evaluated locally with the local prompt source)');
   });
 
+  it("prints exactly the README's example for eval --version 2", async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const example = /prints:\n\n```text\n([\s\S]*?)\n```/.exec(readme.slice(readme.indexOf('## Releasing a prompt')))?.[1];
+    const res = await evalCli(['--version', '2']);
+    expect(res.stdout.join('\n')).toBe(example);
+  });
+
   it("traces each item's run with the experiment attributes on every span", async () => {
     const res = await evalCli(['--version', '2']);
     expect(res.code).toBe(0);
@@ -105,6 +112,8 @@ describe('with the offline model and the local prompt file (CI)', () => {
       'app.eval.passed': true,
       'app.eval.score.required_terms_present': 1,
     });
+    // Priced by the model-call path itself, from the same catalog the gate uses (the offline model costs nothing).
+    expect(trace.find((s) => s.name === 'openai.responses.create')?.attributes).toMatchObject({ 'app.cost.amount': 0, 'app.cost.currency': 'USD' });
     // The pinned version really was the one run: compose_answer reports it.
     expect(trace.find((s) => s.name === 'workflow.node compose_answer')?.attributes['app.prompt.version']).toBe(2);
   });
