@@ -1,5 +1,6 @@
 import { ConfigError, loadSettings } from '../src/config/settings.js';
 import { createLogger } from '../src/logger.js';
+import { PriceCatalog } from '../src/model/price-catalog.js';
 import { announceDefaults, createRuntime } from '../src/runtime.js';
 import { startTelemetry } from '../src/telemetry/tracing.js';
 import { SCENARIOS as PROMPT_SCENARIOS, type Scenario } from './prompt-scenarios.js';
@@ -25,8 +26,10 @@ async function main(argv: string[]): Promise<number> {
   }
 
   let settings;
+  let prices;
   try {
     settings = loadSettings();
+    prices = PriceCatalog.load(settings.cost.pricesFile);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -40,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer);
+  const runtime = createRuntime(settings, logger, telemetry.tracer, { prices });
   const ctx = {
     agent: runtime.agent,
     prompts: runtime.prompts,
@@ -59,7 +62,8 @@ async function main(argv: string[]): Promise<number> {
       code = 1;
     }
   }
-  // Spans wait in the batch processor and scores in the sink's queue: flush both before the process ends.
+  // Spans and metrics wait in the SDK (batch processor, periodic reader) and scores in the sink's queue:
+  // flush them all before the process ends.
   const [scores] = await Promise.all([
     runtime.scores.close(Date.now() + SCORE_FLUSH_MS),
     telemetry.shutdown().catch((error: unknown) => {

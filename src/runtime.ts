@@ -9,13 +9,15 @@ import { MemoryStore } from './domain/memory.js';
 import { OrderStatusTool } from './domain/orders.js';
 import { PolicyRetriever } from './domain/policies.js';
 import type { AnswerModel } from './model/answer-model.js';
+import { ModelCallRecorder } from './model/model-call-outcome.js';
 import { OfflineAnswerModel } from './model/offline-model.js';
 import { createNodeHttpFetch } from './model/node-http-fetch.js';
 import { OpenAiAnswerModel } from './model/openai-model.js';
+import { PriceCatalog } from './model/price-catalog.js';
 import { LangfusePromptSource } from './prompts/langfuse-prompt-source.js';
 import { LocalPromptSource } from './prompts/local-prompt-source.js';
 import { FilePromptSnapshot, type PromptSnapshotStore } from './prompts/prompt-snapshot.js';
-import type { PromptSource } from './prompts/prompt-source.js';
+import type { PromptSource, VersionedPromptSource } from './prompts/prompt-source.js';
 import { PromptResolver } from './prompts/prompt-resolver.js';
 import { PROMPT_NAME } from './prompts/prompt-template.js';
 import { InteractionIds } from './quality/interaction-id.js';
@@ -23,12 +25,17 @@ import { langfuseScoreTransport } from './quality/langfuse-score-transport.js';
 import { QualitySignals } from './quality/quality-signals.js';
 import { DisabledScoreSink, QueuedScoreSink, type ScoreObserver, type ScoreSink } from './quality/score-sink.js';
 import { CapturePolicy } from './telemetry/capture-policy.js';
+import { ServiceMetrics } from './telemetry/metrics.js';
 
 /** The edges tests and scenarios swap without monkey-patching. */
 export interface RuntimeOverrides {
   promptSource?: PromptSource;
   model?: AnswerModel;
   clock?: Clock;
+  /** Default: instruments on the global MeterProvider (the NodeSDK's; no-op when metrics are off). */
+  metrics?: ServiceMetrics;
+  /** Default: MODEL_PRICES_FILE, loaded and validated here. */
+  prices?: PriceCatalog;
   deps?: Partial<AgentDeps>;
   /** Where scores go (tests: a recording sink). */
   scoreSink?: ScoreSink;
@@ -42,13 +49,15 @@ export interface Runtime {
   agent: OrderStatusAgent;
   prompts: PromptResolver;
   model: AnswerModel;
+  /** For the HTTP layer (and the score sink): the same instruments the agent records on. */
+  metrics: ServiceMetrics;
   /** Runs, feedback and signals → spans and scores (SPEC §9). */
   quality: QualitySignals;
   /** Flush it on shutdown (server.ts, the CLIs). */
   scores: ScoreSink;
 }
 
-export function createPromptSource(settings: Settings): PromptSource {
+export function createPromptSource(settings: Settings): VersionedPromptSource {
   const { langfuse, prompts } = settings;
   if (prompts.source === 'local') return LocalPromptSource.fromPath(prompts.localFile);
   return new LangfusePromptSource({
@@ -109,6 +118,9 @@ export function createScoreSink(settings: Settings, logger: Logger, observer?: S
 
 /** Composition root: settings → prompt resolver, model, domain stand-ins → the agent (graph compiled once). */
 export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer, overrides: RuntimeOverrides = {}): Runtime {
+  const metrics = overrides.metrics ?? ServiceMetrics.fromGlobal(settings.service.agentVersion);
+  // Read once at start-up: a bad catalog stops start-up (ConfigError naming MODEL_PRICES_FILE).
+  const prices = overrides.prices ?? PriceCatalog.load(settings.cost.pricesFile);
   if (useLightweightRunContext() === 'langsmith') {
     logger.info('LangSmith tracing is on: LangChain keeps a RunTree per graph step (more CPU per request)');
   }
@@ -120,16 +132,19 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     ttlSeconds: settings.prompts.cacheTtlSeconds,
     maxStaleSeconds: settings.prompts.maxStaleSeconds,
     fetchTimeoutMs: settings.prompts.fetchTimeoutMs,
+    metrics,
     snapshot: overrides.promptSnapshot,
   });
   const model = overrides.model ?? createModel(settings);
   const deps: AgentDeps = {
     tracer,
+    metrics,
     logger,
     prompts,
     modelCall: {
       tracer,
       model,
+      recorder: new ModelCallRecorder({ metrics, prices, logger: logger.child({ component: 'model-cost' }) }),
       fallbackModel: settings.openai.fallbackModel,
       retry: {
         maxRetries: settings.openai.maxRetries,
@@ -150,7 +165,12 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     ...overrides.deps,
   };
   const clock = overrides.clock ?? systemClock;
-  const scores = overrides.scoreSink ?? createScoreSink(settings, logger, overrides.scoreObserver);
+  // Every score produced (queued, dropped or not sent in local mode) is a vote: app.feedback.scores counts it.
+  const observeScore: ScoreObserver = (score, outcome) => {
+    metrics.recordFeedbackScore(score.name, score.value);
+    overrides.scoreObserver?.(score, outcome);
+  };
+  const scores = overrides.scoreSink ?? createScoreSink(settings, logger, observeScore);
   const quality = new QualitySignals({
     tracer,
     scores,
@@ -164,7 +184,7 @@ export function createRuntime(settings: Settings, logger: Logger, tracer: Tracer
     agentVersion: settings.service.agentVersion,
     logger: logger.child({ component: 'quality' }),
   });
-  return { agent: new OrderStatusAgent(deps), prompts, model, quality, scores };
+  return { agent: new OrderStatusAgent(deps), prompts, model, metrics, quality, scores };
 }
 
 /** Says loudly which embedded defaults are in use. */

@@ -4,6 +4,7 @@ import { announceFleet, createFleet } from './fleet/fleet.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { PROMPT_NAME, DEFAULT_PROMPT_LABEL } from './prompts/prompt-template.js';
+import { PriceCatalog } from './model/price-catalog.js';
 import { announceDefaults, createPromptSnapshot, createRuntime } from './runtime.js';
 import { createHttpInstrumentation } from './telemetry/http-instrumentation.js';
 import { startTelemetry } from './telemetry/tracing.js';
@@ -14,8 +15,10 @@ const REPEAT_SIGNAL_WINDOW_MS = 1_000;
 /** Owns the process: config, telemetry, listen, signals, graceful drain. */
 async function main(): Promise<void> {
   let settings: Settings;
+  let prices: PriceCatalog;
   try {
     settings = loadSettings();
+    prices = PriceCatalog.load(settings.cost.pricesFile);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -31,7 +34,7 @@ async function main(): Promise<void> {
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
   announceFleet(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer, { promptSnapshot: createPromptSnapshot(settings, logger) });
+  const runtime = createRuntime(settings, logger, telemetry.tracer, { prices, promptSnapshot: createPromptSnapshot(settings, logger) });
   // Redis (when configured) connects in the background: start-up never waits on it.
   const fleet = createFleet({ settings, prompts: runtime.prompts, logger, clock: systemClock });
 
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
     httpInstrumentation: telemetry.enabled ? createHttpInstrumentation() : undefined,
     fleet,
     rateLimitStore: fleet.rateLimitStore,
+    metrics: runtime.metrics,
   });
   // A deep accept backlog: bursts of thousands of connects otherwise wait on SYN retries.
   await app.listen({ host: settings.service.host, port: settings.service.port, backlog: 4096 });
@@ -80,10 +84,10 @@ async function main(): Promise<void> {
     await app.close();
     await fleet.close().catch((error: unknown) => logger.warn({ err: error }, 'Redis close failed'));
     await runtime.prompts.flushSnapshot();
-    // Queued scores and spans flush side by side, scores within the grace period (a margin left for the exit).
+    // Queued scores, spans and metrics flush side by side, scores within the grace period (a margin left for the exit).
     const [scores] = await Promise.all([
       runtime.scores.close(deadlineAt - Math.min(1_000, settings.service.shutdownGraceMs / 10)),
-      telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span flush failed')),
+      telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span/metric flush failed')),
     ]);
     logger.info({ scores }, 'stopped');
     process.exit(0);

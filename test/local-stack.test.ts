@@ -27,6 +27,7 @@ const BUILDER_MANIFEST = path.join(ROOT, 'collector', 'builder-config.yaml');
 const BUILD_SCRIPT = path.join(ROOT, 'collector', 'build-collector.sh');
 const ENV_EXAMPLE = path.join(ROOT, '.env.example');
 const COLLECTOR_BIN = path.join(ROOT, '.cache', 'otelcol', 'otelcol-order-status');
+const PROMETHEUS_CONFIG = path.join(ROOT, 'prometheus', 'prometheus.yml');
 
 const REQUIRE_COMPOSE = process.env.CI_REQUIRE_COMPOSE === '1';
 const REQUIRE_COLLECTOR = process.env.CI_REQUIRE_COLLECTOR === '1';
@@ -243,7 +244,7 @@ describe('local stack: compose topology', () => {
 
   it('has the Langfuse v4 topology, the collector and the optional app', () => {
     expect([...svcs.keys()].sort()).toEqual(
-      ['agent', 'agent-proxy', 'agent-redis', 'clickhouse', 'langfuse-web', 'langfuse-worker', 'minio', 'otel-collector', 'postgres', 'redis'].sort(),
+      ['agent', 'agent-proxy', 'agent-redis', 'clickhouse', 'langfuse-web', 'langfuse-worker', 'minio', 'otel-collector', 'postgres', 'prometheus', 'redis'].sort(),
     );
     expect(svc('langfuse-web').image).toBe('docker.langfuse.com/langfuse/langfuse:4');
     expect(svc('langfuse-worker').image).toBe('docker.langfuse.com/langfuse/langfuse-worker:4');
@@ -299,7 +300,7 @@ describe('local stack: compose topology', () => {
 
   it('gates start-up on healthchecks and keeps data in named volumes', () => {
     const volumes = rec(compose.volumes, 'volumes');
-    for (const name of ['postgres', 'clickhouse', 'redis', 'minio', 'langfuse-web', 'langfuse-worker', 'agent', 'agent-proxy', 'agent-redis']) {
+    for (const name of ['postgres', 'clickhouse', 'redis', 'minio', 'langfuse-web', 'langfuse-worker', 'agent', 'agent-proxy', 'agent-redis', 'prometheus']) {
       expect(svc(name).healthcheck, `${name} healthcheck`).toBeDefined();
     }
     expect(JSON.stringify(svc('langfuse-web').healthcheck)).toContain('/api/public/health');
@@ -435,6 +436,24 @@ describe('local stack: otel-collector.yaml', () => {
     expect(Object.keys(rec(otlp.protocols, 'protocols'))).toEqual(['http']);
   });
 
+  it('wires metrics otlp → memory_limiter, batch → prometheus, served where Prometheus scrapes', () => {
+    const metrics = rec(rec(rec(cfg.service, 'service').pipelines, 'pipelines').metrics, 'metrics');
+    expect(metrics.receivers).toEqual(['otlp']);
+    expect(metrics.processors).toEqual(['memory_limiter', 'batch']);
+    expect(metrics.exporters).toEqual(['prometheus']);
+    const prom = rec(rec(cfg.exporters, 'exporters').prometheus, 'prometheus exporter');
+    expect(String(prom.endpoint)).toBe('${env:OTELCOL_PROMETHEUS_ENDPOINT:-0.0.0.0:8889}');
+    // Prometheus (compose) scrapes the port compose configures for the exporter.
+    const compose = readYaml(COMPOSE_FILE);
+    const collectorEnv = serviceEnv(rec(rec(compose.services, 'services')['otel-collector'], 'otel-collector'));
+    const port = String(collectorEnv.OTELCOL_PROMETHEUS_ENDPOINT).split(':').pop();
+    const scrape = rec(readYaml(PROMETHEUS_CONFIG), 'prometheus.yml').scrape_configs as Yaml[];
+    const targets = scrape.flatMap((job) => (job.static_configs as Yaml[]).flatMap((c) => c.targets as string[]));
+    expect(targets).toEqual([`otel-collector:${port}`]);
+    // The exporter sets job/instance from the resource (service.name, service.instance.id): keep them.
+    expect(scrape[0]?.honor_labels).toBe(true);
+  });
+
   it('exports to the Langfuse OTLP base URL with Basic auth, the v4 header and bounded retries', () => {
     const exp = rec(rec(cfg.exporters, 'exporters')['otlp_http/langfuse'], 'otlp_http/langfuse');
     const endpoint = String(exp.endpoint);
@@ -462,6 +481,7 @@ describe('local stack: otel-collector.yaml', () => {
       batch: 'batchprocessor',
       otlp_http: 'otlphttpexporter',
       debug: 'debugexporter',
+      prometheus: 'prometheusexporter',
       basicauth: 'basicauthextension',
       health_check: 'healthcheckextension',
     };
@@ -499,4 +519,54 @@ describe('local stack: otel-collector.yaml', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 35 * 60_000);
+});
+
+describe('local stack: prometheus', () => {
+  const compose = readYaml(COMPOSE_FILE);
+  const prometheus = rec(rec(compose.services, 'services').prometheus, 'prometheus');
+
+  it('runs a pinned Prometheus on 127.0.0.1:9090 with the repo config and alert rules, data in a named volume', () => {
+    expect(String(prometheus.image)).toMatch(/^(docker\.io\/)?prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(prometheus.ports).toEqual(['127.0.0.1:9090:9090']);
+    // Nothing else publishes 9090 (MinIO's S3 port moved to 9002 for it).
+    for (const [name, s] of services(compose)) {
+      if (name === 'prometheus') continue;
+      for (const p of (s.ports as unknown[] | undefined) ?? []) expect(String(p), name).not.toMatch(/:9090:/);
+    }
+    expect(prometheus.volumes).toEqual(
+      expect.arrayContaining(['./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro', './prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro']),
+    );
+    expect(prometheus.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    expect(Object.keys(rec(compose.volumes, 'volumes'))).toContain('prometheus_data');
+    expect(rec(rec(prometheus.depends_on, 'depends_on')['otel-collector'], 'dep').condition).toBe('service_started');
+    const config = readYaml(PROMETHEUS_CONFIG);
+    expect(config.rule_files).toEqual(['alerts.yml']);
+  });
+
+  it('holds the seven SPEC §13 alerts, each with for, severity, summary and a runbook section in the README', () => {
+    const rules = (rec(readYaml(path.join(ROOT, 'prometheus', 'alerts.yml')), 'alerts').groups as Yaml[]).flatMap((g) => g.rules as Yaml[]);
+    const alerts = rules.filter((r) => r.alert !== undefined);
+    expect(alerts.map((a) => a.alert)).toEqual([
+      'OrderStatusAvailabilityBurn',
+      'OrderStatusLatencyP95High',
+      'OrderStatusPromptServedFromCache',
+      'OrderStatusPromptUnavailable',
+      'OrderStatusModelErrors',
+      'OrderStatusCostPerHourHigh',
+      'OrderStatusNegativeFeedbackHigh',
+    ]);
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const a of alerts) {
+      const name = String(a.alert);
+      expect(String(a.for), name).toMatch(/^\d+[smh]$/);
+      expect(['critical', 'warning'], name).toContain(rec(a.labels, `${name}.labels`).severity);
+      const annotations = rec(a.annotations, `${name}.annotations`);
+      expect(String(annotations.summary), name).not.toBe('');
+      expect(annotations.runbook_url, name).toBe(`README.md#${name.toLowerCase()}`);
+      // The runbook the annotation points to exists, with its rollback command.
+      const section = readme.split(/^### /m).find((s) => s.startsWith(`${name}\n`));
+      expect(section, `README.md has no "### ${name}" runbook`).toBeDefined();
+      expect(section).toContain('npm run prompts -- rollback --label production');
+    }
+  });
 });

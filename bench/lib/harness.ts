@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { startLangfusePromptStandIn, type LangfuseExtraRoutes, type LangfusePromptSeed, type LangfusePromptStandIn } from '../../test/support/langfuse-prompt-stand-in.js';
 import { SETTINGS_VARIABLES } from '../../src/config/settings.js';
 import type { SinkStats } from '../otlp-sink.js';
-import { LoadGenerator } from './loadgen-client.js';
+import { LoadGenerator } from './load-generator-client.js';
 import { freePort, ManagedProcess, sleep } from './proc.js';
 import { log, type Report } from './report.js';
 
@@ -96,7 +96,7 @@ export async function startHarness(cfg: CommonConfig, report: Report, dir: strin
   const partial = { cfg, report, logDir: dir, langfuse: lf } as HarnessState;
   state = partial;
   partial.sink = await startStandInProcess('otlp-sink', 'bench/otlp-sink.ts', []);
-  partial.loadgen = new LoadGenerator(ROOT, baseEnv());
+  partial.loadgen = new LoadGenerator(ROOT, baseEnv);
   await partial.loadgen.start();
 }
 

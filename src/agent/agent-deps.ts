@@ -6,12 +6,15 @@ import type { PolicyRetriever } from '../domain/policies.js';
 import type { ModelCallDeps } from '../model/model-call.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
 import type { CapturePolicy } from '../telemetry/capture-policy.js';
+import type { ServiceMetrics } from '../telemetry/metrics.js';
 import type { BudgetLimits, ExecutionBudget } from './budget.js';
 import type { GraphLayout } from './graph-layout.js';
 
 /** Everything the graph needs, injected once when the graph is built. */
 export interface AgentDeps {
   tracer: Tracer;
+  /** `app.agent.runs` per finished run (the model call and resolver record their own). */
+  metrics: ServiceMetrics;
   logger: Logger;
   prompts: PromptResolver;
   modelCall: ModelCallDeps;

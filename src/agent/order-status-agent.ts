@@ -59,6 +59,7 @@ export class OrderStatusAgent {
         { configurable: { run: { budget, mustFetchPrompt } }, recursionLimit: this.deps.budget.maxIterations + 2 },
       );
       span.setAttributes({ 'app.task.outcome': state.outcome, 'app.workflow.iterations': state.iterations });
+      this.deps.metrics.recordAgentRun(state.outcome);
       return { state, traceId, spanId };
     } catch (error) {
       if (error instanceof BudgetExhausted) {
@@ -69,10 +70,12 @@ export class OrderStatusAgent {
           'app.budget.limit': error.limit,
           'app.budget.action': 'stop',
         });
+        this.deps.metrics.recordAgentRun('budget_stopped');
         const state = { ...input, outcome: 'budget_stopped', answer: ESCALATION_ANSWER } as AgentStateType;
         return { state, traceId, spanId };
       }
       span.setAttribute('app.task.outcome', 'error');
+      this.deps.metrics.recordAgentRun('error');
       recordError(span, error);
       throw error;
     } finally {

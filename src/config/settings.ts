@@ -83,6 +83,15 @@ const envSchema = z.object({
   OTEL_EXPORTER_OTLP_PROTOCOL: z.preprocess(emptyToUndefined, z.enum(OTLP_PROTOCOLS).default('http/protobuf')),
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.preprocess(emptyToUndefined, z.enum(OTLP_PROTOCOLS).optional()),
 
+  // Metrics and cost (SPEC §13): OTLP/HTTP metrics to the same Collector, the price catalog.
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: url,
+  // otlp (default) or none: metrics off while traces stay on
+  OTEL_METRICS_EXPORTER: z.preprocess(emptyToUndefined, z.enum(['otlp', 'none']).default('otlp')),
+  // 15 s, not the SDK's 60 s: alerts evaluate windows of minutes and Prometheus scrapes every 15 s
+  OTEL_METRIC_EXPORT_INTERVAL: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1_000).default(15_000)),
+  OTEL_METRIC_EXPORT_TIMEOUT: positiveInt(10_000),
+  MODEL_PRICES_FILE: z.preprocess(emptyToUndefined, z.string().default('config/model-prices.json')),
+
   AGENT_VERSION: z.preprocess(emptyToUndefined, z.string().default('0.1.0')),
   DEPLOYMENT_ENVIRONMENT: z.preprocess(emptyToUndefined, z.string().regex(/^[a-z0-9-]+$/).default('development')),
   SERVICE_API_KEYS: csv.pipe(z.array(z.string().min(16, 'each key needs at least 16 characters'))),
@@ -99,6 +108,17 @@ const envSchema = z.object({
   MAX_AGENT_ITERATIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(8)),
   MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
   GRAPH_LAYOUT: z.preprocess(emptyToUndefined, z.enum(GRAPH_LAYOUTS).default('grouped')),
+
+  // Release gate (SPEC §10): protected labels, audit log and actor, the regression dataset and its runner.
+  PROMPT_PROTECTED_LABELS: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? v : 'production'),
+    csv.pipe(z.array(z.string().regex(/^[a-z0-9_\-.]+$/, 'labels are lowercase letters, digits, _ - .').refine((l) => l !== 'latest', 'latest cannot be protected'))),
+  ),
+  PROMPT_RELEASE_LOG: z.preprocess(emptyToUndefined, z.string().default('prompts/releases.jsonl')),
+  PROMPT_RELEASE_ACTOR: optionalString,
+  RELEASE_DATASET_FILE: z.preprocess(emptyToUndefined, z.string().default('evals/order-status-regression.jsonl')),
+  RELEASE_EVAL_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(32).default(4)),
+  RELEASE_EVAL_ITEM_TIMEOUT_MS: positiveInt(120_000),
 
   // Quality signals (SPEC §9): interaction ids, feedback/signals, the Langfuse score sink
   INTERACTION_SIGNING_KEY: csv.pipe(z.array(z.string().min(32, 'each key needs at least 32 characters (e.g. openssl rand -hex 32)'))),
@@ -155,6 +175,15 @@ export interface Settings {
     /** OTLP/HTTP encoding of trace exports. */
     protocol: OtlpProtocol;
   };
+  /** OpenTelemetry metrics (SPEC §13); off with OTEL_SDK_DISABLED or OTEL_METRICS_EXPORTER=none. */
+  metrics: {
+    enabled: boolean;
+    endpoint: string;
+    exportIntervalMs: number;
+    exportTimeoutMs: number;
+  };
+  /** The model price catalog that prices each model call (src/model/price-catalog.ts). */
+  cost: { pricesFile: string };
   service: {
     agentVersion: string;
     environment: string;
@@ -173,6 +202,20 @@ export interface Settings {
   budget: { maxIterations: number; maxModelCalls: number };
   /** How the SPEC's steps map onto LangGraph nodes (src/agent/graph-layout.ts). */
   graphLayout: GraphLayout;
+  /** Release gate and audit (SPEC §10, src/release/). */
+  release: {
+    /** Moving these labels runs the gate (Langfuse does not protect labels against API keys). */
+    protectedLabels: string[];
+    /** JSON lines, one per label move (meant to be committed). */
+    logFile: string;
+    /** Recorded as who moved a label; undefined: the OS user. */
+    actor: string | undefined;
+    datasetFile: string;
+    /** Dataset items running at once, per run. */
+    concurrency: number;
+    /** One item's run, beyond which it counts as failed. */
+    itemTimeoutMs: number;
+  };
   /** Quality signals (SPEC §9): interaction ids and score delivery to Langfuse. */
   quality: {
     /** First signs, every key verifies (rotation). Empty: a random per-process key (development only). */
@@ -247,6 +290,9 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
   if (e.PROMPT_MAX_STALE_SECONDS < e.PROMPT_CACHE_TTL_SECONDS) {
     problems.push('PROMPT_MAX_STALE_SECONDS: must be at least PROMPT_CACHE_TTL_SECONDS');
   }
+  if (e.OTEL_METRIC_EXPORT_TIMEOUT > e.OTEL_METRIC_EXPORT_INTERVAL) {
+    problems.push('OTEL_METRIC_EXPORT_TIMEOUT: must not exceed OTEL_METRIC_EXPORT_INTERVAL');
+  }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
 
   return {
@@ -282,6 +328,13 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       exportTimeoutMs: e.OTEL_BSP_EXPORT_TIMEOUT,
       protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL,
     },
+    metrics: {
+      enabled: !e.OTEL_SDK_DISABLED && e.OTEL_METRICS_EXPORTER === 'otlp',
+      endpoint: e.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT ?? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/metrics`,
+      exportIntervalMs: e.OTEL_METRIC_EXPORT_INTERVAL,
+      exportTimeoutMs: e.OTEL_METRIC_EXPORT_TIMEOUT,
+    },
+    cost: { pricesFile: e.MODEL_PRICES_FILE },
     service: {
       agentVersion: e.AGENT_VERSION,
       environment: e.DEPLOYMENT_ENVIRONMENT,
@@ -297,6 +350,14 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     },
     budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },
     graphLayout: e.GRAPH_LAYOUT,
+    release: {
+      protectedLabels: e.PROMPT_PROTECTED_LABELS,
+      logFile: e.PROMPT_RELEASE_LOG,
+      actor: e.PROMPT_RELEASE_ACTOR,
+      datasetFile: e.RELEASE_DATASET_FILE,
+      concurrency: e.RELEASE_EVAL_CONCURRENCY,
+      itemTimeoutMs: e.RELEASE_EVAL_ITEM_TIMEOUT_MS,
+    },
     quality: {
       signingKeys: e.INTERACTION_SIGNING_KEY,
       interactionTtlSeconds: e.INTERACTION_TTL_SECONDS,

@@ -11,6 +11,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Settings } from '../config/settings.js';
 import { createLocalFleet, type Fleet } from '../fleet/fleet.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
+import { ServiceMetrics } from '../telemetry/metrics.js';
 import type { QualitySignals } from '../quality/quality-signals.js';
 import { PROMPT_NAME } from '../prompts/prompt-template.js';
 import { bearerAuth, rateLimitKey } from './auth.js';
@@ -18,6 +19,7 @@ import { registerErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { langfuseWebhookRoutes } from './routes/langfuse-webhook.js';
 import { closeConnectionsWhileDraining, limitInFlight } from './overload.js';
+import { recordRequestMetrics } from './request-metrics.js';
 import { orderStatusRoutes } from './routes/order-status.js';
 import { qualityRoutes } from './routes/quality.js';
 
@@ -30,6 +32,8 @@ export interface AppDeps {
   logger: Logger;
   /** HTTP tracing; absent when tracing is disabled. */
   httpInstrumentation?: FastifyOtelInstrumentation;
+  /** `http.server.request.duration` (default: the global MeterProvider's instruments). */
+  metrics?: ServiceMetrics;
   /** Webhook signature window. Default: the system clock. */
   clock?: Clock;
   /** Prompt-change fan-out and webhook de-duplication (src/fleet/). Default: this process only. */
@@ -54,6 +58,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   registerErrorHandler(app);
+  recordRequestMetrics(app, deps.metrics ?? ServiceMetrics.fromGlobal(settings.service.agentVersion));
   if (deps.httpInstrumentation) await app.register(deps.httpInstrumentation.plugin());
   closeConnectionsWhileDraining(app);
   // Security headers; the CSP is relaxed only for the docs UI's inline assets.

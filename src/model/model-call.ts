@@ -3,6 +3,7 @@ import { ModelCallError } from '../errors.js';
 import type { ChatMessage } from '../prompts/prompt-template.js';
 import { errorType, recordError } from '../telemetry/spans.js';
 import type { AnswerModel, ModelResult } from './answer-model.js';
+import type { ModelCallRecorder } from './model-call-outcome.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */
@@ -18,6 +19,8 @@ export interface ModelCallDeps {
   tracer: Tracer;
   model: AnswerModel;
   retry: RetryPolicy;
+  /** Cost and metrics of each finished call (src/model/model-call-outcome.ts). */
+  recorder: ModelCallRecorder;
   /** Used when the primary model stays rate limited (not on insufficient_quota). */
   fallbackModel?: string;
   sleep?: (ms: number) => Promise<void>;
@@ -36,6 +39,8 @@ export interface ModelCallRequest {
   temperature?: number;
   maxOutputTokens?: number;
   promptLink?: PromptLink;
+  /** The prompt version used (also a local file's, which has no link): the cost counter's pivot. */
+  promptVersion?: number;
 }
 
 interface ProviderError {
@@ -151,6 +156,7 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
     const sleep = deps.sleep ?? sleepFor;
     const random = deps.random ?? Math.random;
     const deadline = Date.now() + retry.requestTimeoutMs;
+    const startedAt = performance.now();
     let modelName = request.model;
     let usedFallback = false;
     let retriedAfter: string | undefined;
@@ -185,6 +191,12 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
                 }
               : {}),
           });
+          deps.recorder.recordModelCallOutcome(span, {
+            requestModel: modelName,
+            durationSeconds: (performance.now() - startedAt) / 1000,
+            promptVersion: request.promptVersion ?? request.promptLink?.version,
+            result,
+          });
           const context = span.spanContext();
           return isSpanContextValid(context) ? { ...result, spanId: context.spanId } : result;
         } catch (error) {
@@ -214,6 +226,12 @@ export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promi
       }
     } catch (error) {
       recordError(span, error);
+      deps.recorder.recordModelCallOutcome(span, {
+        requestModel: modelName,
+        durationSeconds: (performance.now() - startedAt) / 1000,
+        promptVersion: request.promptVersion ?? request.promptLink?.version,
+        error,
+      });
       throw error;
     } finally {
       span.end();

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { PromptUnavailableError } from '../errors.js';
+import { ServiceMetrics } from '../telemetry/metrics.js';
 import { errorType } from '../telemetry/spans.js';
 import type { PromptSnapshotStore, SnapshotEntry } from './prompt-snapshot.js';
 import { PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
@@ -22,6 +23,8 @@ export interface PromptResolverOptions {
   ttlSeconds: number;
   maxStaleSeconds: number;
   fetchTimeoutMs: number;
+  /** `app.prompt.resolutions` per resolve (default: no-op). */
+  metrics?: ServiceMetrics;
   /** Refresh in the background once a template is this far into its TTL. */
   refreshAheadRatio?: number;
   /** Written after successful fetches; read when a label was never fetched and Langfuse is unreachable. */
@@ -58,6 +61,7 @@ export class PromptResolver {
   /** When each label's last fetch failed: background retries back off from it. */
   private readonly failedAt = new Map<string, number>();
   private readonly retryBackoffMs: number;
+  private readonly metrics: ServiceMetrics;
   /** Labels whose last fetch was a 404: the snapshot must not bring them back. */
   private readonly notFound = new Set<string>();
   /** Labels already looked up in the snapshot (once each: its content does not change). */
@@ -65,6 +69,7 @@ export class PromptResolver {
 
   constructor(private readonly options: PromptResolverOptions) {
     this.source = options.source;
+    this.metrics = options.metrics ?? ServiceMetrics.noop();
     this.ttlMs = options.ttlSeconds * 1000;
     this.maxStaleMs = options.maxStaleSeconds * 1000;
     this.refreshAheadMs = this.ttlMs * (options.refreshAheadRatio ?? 0.8);
@@ -84,7 +89,18 @@ export class PromptResolver {
    * The template for `label`. `mustFetch` makes this run fetch now (the CLI
    * scenarios do, as the book's runs do) and fall back to the cache on failure.
    */
-  async resolve(label: string, { mustFetch = false }: { mustFetch?: boolean } = {}): Promise<ResolvedPrompt> {
+  async resolve(label: string, options: { mustFetch?: boolean } = {}): Promise<ResolvedPrompt> {
+    try {
+      const resolved = await this.resolveTemplate(label, options);
+      this.metrics.recordPromptResolution(label, resolved.template.version, resolved.source);
+      return resolved;
+    } catch (error) {
+      if (error instanceof PromptUnavailableError) this.metrics.recordPromptResolution(label, undefined, 'unavailable');
+      throw error;
+    }
+  }
+
+  private async resolveTemplate(label: string, { mustFetch = false }: { mustFetch?: boolean }): Promise<ResolvedPrompt> {
     this.wanted.add(label);
     const entry = this.entries.get(label);
     if (!entry || mustFetch) {

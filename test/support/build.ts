@@ -6,6 +6,7 @@ import { parseSettings, type Settings } from '../../src/config/settings.js';
 import { buildApp, type AppDeps } from '../../src/http/app.js';
 import type { AnswerModel } from '../../src/model/answer-model.js';
 import type { PromptSource } from '../../src/prompts/prompt-source.js';
+import type { ServiceMetrics } from '../../src/telemetry/metrics.js';
 import type { ScoreSink } from '../../src/quality/score-sink.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { createHttpInstrumentation } from '../../src/telemetry/http-instrumentation.js';
@@ -34,6 +35,8 @@ export async function build(
     model?: AnswerModel;
     clock?: Clock;
     warm?: boolean;
+    /** Metric instruments to record on (test/support/metrics.ts); default: no-op. */
+    metrics?: ServiceMetrics;
     /** Default: what the settings give (a discarding sink in local mode, the Langfuse sink with keys). */
     scoreSink?: ScoreSink;
     /** App deps of the fleet feature (src/fleet/): prompt-change fan-out, webhook de-duplication, rate-limit store. */
@@ -46,6 +49,7 @@ export async function build(
     promptSource: options.promptSource,
     model: options.model,
     clock: options.clock,
+    metrics: options.metrics,
     scoreSink: options.scoreSink,
   });
   if (options.warm !== false) await runtime.prompts.warm(['production']);
@@ -56,6 +60,7 @@ export async function build(
     settings,
     logger: silentLogger,
     httpInstrumentation: createHttpInstrumentation(provider),
+    metrics: runtime.metrics,
     clock: options.clock,
     ...options.app?.(runtime, settings),
   });

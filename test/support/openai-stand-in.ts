@@ -12,7 +12,7 @@
  * switched off (`record: false`), a single JSON.parse / JSON.stringify per request.
  *
  * Standalone: `node --import tsx test/support/openai-stand-in.ts --port 3200 [--latency-ms 50]
- *   [--no-record] [--api-key k]` prints `listening http://127.0.0.1:3200` (base URL WITHOUT /v1) and
+ *   [--no-record] [--api-key k] [--answer grounded] [--useless-for-system TEXT]` (openai-answer-modes.ts) prints `listening http://127.0.0.1:3200` (base URL WITHOUT /v1) and
  * runs until SIGTERM/SIGINT.
  */
 import type http from 'node:http';
@@ -28,6 +28,7 @@ import {
   sendFaultBody,
   sendJson,
 } from './stand-in-util.js';
+import { groundedAnswer, uselessFor } from './openai-answer-modes.js';
 
 // ---------------------------------------------------------------------------
 // Types
@@ -557,6 +558,13 @@ if (isDirectRun(import.meta.url)) {
       latencyMs: Number(args.get('latency-ms') ?? 0),
       record: args.flag('record') ?? true,
       apiKey: args.get('api-key'),
+      // `--answer grounded`: answers from the prompt's order state; `--useless-for-system TEXT`: a
+      // useless answer whenever the system message contains TEXT (one prompt version), grounded otherwise.
+      ...(args.get('useless-for-system') !== undefined
+        ? { answer: uselessFor(args.get('useless-for-system') as string) }
+        : args.get('answer') === 'grounded'
+          ? { answer: groundedAnswer }
+          : {}),
     }),
   );
 }

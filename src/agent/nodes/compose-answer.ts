@@ -84,6 +84,7 @@ export const composeAnswer =
       // Only a prompt that came from Langfuse (fresh or cached) is linked: a local file's version
       // numbers mean nothing to the Langfuse project that receives the trace.
       ...(deps.prompts.sourceKind === 'langfuse' ? { promptLink: { name: template.name, version: template.version, label } } : {}),
+      promptVersion: template.version,
     });
 
     const capture = deps.capture.project(result.text);

@@ -1,11 +1,8 @@
-/**
- * The driver's handle on the load generator (bench/load-generator.ts, autocannon in its own
- * process with an IPC channel), so its CPU never counts against the server under test.
- */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { LoadResult, LoadSpec } from '../load-generator.js';
 
+/** The driver's side of bench/load-generator.ts: forks it once, one load run per IPC message. */
 export class LoadGenerator {
   private child: ChildProcess | undefined;
   private nextId = 1;
@@ -13,13 +10,13 @@ export class LoadGenerator {
 
   constructor(
     private readonly root: string,
-    private readonly env: Record<string, string>,
+    private readonly env: () => Record<string, string>,
   ) {}
 
   async start(): Promise<void> {
     const child = fork(path.join(this.root, 'bench/load-generator.ts'), [], {
       cwd: this.root,
-      env: this.env,
+      env: this.env(),
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
