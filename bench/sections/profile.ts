@@ -29,8 +29,8 @@ interface Profiled {
   summary: ProfileSummary;
 }
 
-/** `--profile-prompts local`: the local prompt file and no Langfuse keys, so no scores are sent (tracing alone). */
-const LOCAL_PROMPT_ENV = { PROMPT_SOURCE: 'local', LANGFUSE_PUBLIC_KEY: '', LANGFUSE_SECRET_KEY: '' };
+/** `--profile-prompts local`: the local prompt file and no Langfuse keys (no scores are sent) and no metrics: tracing alone. */
+const LOCAL_PROMPT_ENV = { PROMPT_SOURCE: 'local', LANGFUSE_PUBLIC_KEY: '', LANGFUSE_SECRET_KEY: '', OTEL_METRICS_EXPORTER: 'none' };
 
 async function profileOnce({ cfg, report, options }: SectionContext, tracing: boolean, seconds: number): Promise<Profiled> {
   const label = tracing ? 'on' : 'off';
@@ -71,7 +71,7 @@ export const profileSection: BenchSection = {
   byDefault: false,
   options: [
     { name: 'profile-tracing', kind: 'string', full: 'both', help: 'profile the service with tracing on, off or both (then also their difference per request)' },
-    { name: 'profile-prompts', kind: 'string', full: 'langfuse', help: 'langfuse (as deployed: tracing on also sends the 2 automatic scores) or local (tracing alone)' },
+    { name: 'profile-prompts', kind: 'string', full: 'langfuse', help: 'langfuse (as deployed: tracing on also sends the 2 automatic scores, and metrics) or local (tracing alone: no scores, no metrics)' },
   ],
   async run(ctx) {
     const { cfg, options, report, results } = ctx;

@@ -4,12 +4,13 @@
  * span to the OTLP sink (bench/otlp-sink.ts, its own process); spans per request are calibrated,
  * dropped = expected − received after the export settles. No sampling.
  *
- * Two pairs, because with Langfuse prompt management turning tracing on also turns on the two
- * automatic scores per answered run (SPEC §9: they are attached to the run's trace, so without a
- * trace there are none), each an HTTP request to Langfuse:
- *  - "tracing alone": the local prompt file (no Langfuse keys), where no scores are sent, on or off;
- *    the same spans and attributes less the generation's prompt link (SPEC §3, local mode);
- *  - "as deployed": Langfuse prompts, so tracing on = spans + export + the two scores.
+ * Two pairs, because OTEL_SDK_DISABLED also turns the metrics off (SPEC §13), and with Langfuse
+ * prompt management turning tracing on also turns on the two automatic scores per answered run
+ * (SPEC §9: they are attached to the run's trace, so without a trace there are none), each an
+ * HTTP request to Langfuse:
+ *  - "tracing alone": the local prompt file (no Langfuse keys: no scores) and OTEL_METRICS_EXPORTER
+ *    =none, on or off; the same spans and attributes less the generation's prompt link (SPEC §3);
+ *  - "as deployed": Langfuse prompts and metrics on: tracing on = spans + export + metrics + scores.
  *
  * `--baseline <git ref>` adds both pairs built from another commit (bench/lib/harness.ts
  * prepareTree), measured in the same rounds: before/after figures from one run.
@@ -24,8 +25,8 @@ import type { BenchSection } from './section.js';
 const MAX_TRACING_CPU_RATIO = 1.1;
 const MAX_TRACED_CPU_MS = 1.25;
 
-/** Local prompt file, no Langfuse keys: no scores are sent (SPEC §9), with tracing on or off. */
-const LOCAL_PROMPT_ENV = { PROMPT_SOURCE: 'local', LANGFUSE_PUBLIC_KEY: '', LANGFUSE_SECRET_KEY: '' };
+/** Local prompt file and no Langfuse keys (no scores are sent, SPEC §9), metrics off: tracing alone. */
+const TRACING_ALONE_ENV = { PROMPT_SOURCE: 'local', LANGFUSE_PUBLIC_KEY: '', LANGFUSE_SECRET_KEY: '', OTEL_METRICS_EXPORTER: 'none' };
 
 interface Pair {
   /** Variant name prefix: `<prefix>-tracing-on` / `-off`. */
@@ -33,8 +34,8 @@ interface Pair {
   label: string;
   env?: Record<string, string>;
 }
-const ALONE: Pair = { prefix: 'local-prompt', label: 'tracing alone (local prompt file, no scores)', env: LOCAL_PROMPT_ENV };
-const DEPLOYED: Pair = { prefix: 'service', label: 'as deployed (Langfuse prompts: + 2 scores per run)' };
+const ALONE: Pair = { prefix: 'tracing-alone', label: 'tracing alone (no scores, no metrics)', env: TRACING_ALONE_ENV };
+const DEPLOYED: Pair = { prefix: 'service', label: 'as deployed (+ metrics, + 2 scores per run)' };
 
 let baseline: { ref: string; dir: string; commit: string } | undefined;
 
@@ -126,7 +127,7 @@ export const tracingSection: BenchSection = {
           `${c.on.saturated.resource} / ${c.off.saturated.resource}`,
         ]),
       ),
-      `the two automatic scores per answered run (sent only with a trace): +${fmt(deployed.on.cpuMsPerRequest - alone.on.cpuMsPerRequest - (deployed.off.cpuMsPerRequest - alone.off.cpuMsPerRequest), 3)} ms CPU per request`,
+      `metrics and the two automatic scores per answered run (sent only with a trace), over tracing alone: +${fmt(deployed.cpuAddedMs - alone.cpuAddedMs, 3)} ms CPU per request`,
       `traced (as deployed): ${deployed.on.saturated.detail}`,
       `spans: ${fmt(spansPerRequest, 2)} per request, received ${fmtInt(deployed.on.spansReceived)} of ${fmtInt(deployed.on.spansExpected)} expected, dropped ${fmtInt(deployed.on.spansDropped)}`,
     );
@@ -164,13 +165,13 @@ export const tracingSection: BenchSection = {
     report.summary({ figure: 'CPU per request, tracing on, as deployed (Langfuse prompts; rounds min–max)', value: `${cpuWithSpread(deployed.on)} ms`, target: `≤ ${MAX_TRACED_CPU_MS} ms on Node 24`, met: met(deployed.on.cpuMsPerRequest <= MAX_TRACED_CPU_MS) });
     report.summary({ figure: 'CPU per request, tracing off (OTEL_SDK_DISABLED)', value: `${cpuWithSpread(deployed.off)} ms` });
     report.summary({
-      figure: 'tracing alone (spans + export; local prompt file, no scores): CPU on ÷ off',
+      figure: 'tracing alone (spans + export; no scores, no metrics): CPU on ÷ off per round',
       value: `${ratioWithSpread(alone)} (${fmt(alone.on.cpuMsPerRequest, 3)} vs ${fmt(alone.off.cpuMsPerRequest, 3)} ms)`,
       target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`,
       met: met(alone.cpuRatio <= MAX_TRACING_CPU_RATIO),
     });
     report.summary({
-      figure: 'as deployed: CPU on ÷ off (tracing + the 2 automatic scores it enables)',
+      figure: 'as deployed: CPU on ÷ off per round (tracing + metrics + the 2 scores a trace enables)',
       value: `${ratioWithSpread(deployed)} (+${fmt(deployed.cpuAddedMs, 3)} ms)`,
       target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`,
       met: met(deployed.cpuRatio <= MAX_TRACING_CPU_RATIO),
