@@ -27,6 +27,7 @@ const COMMON_OPTIONS: OptionSpec[] = [
   // JIT steady state: with 5 s the first rounds ran 20-40% slower than the later ones
   { name: 'warmup', kind: 'number', full: 20, quick: 3, help: 'warm-up seconds per server' },
   { name: 'connections', kind: 'number', full: 16, help: 'connections of the 0 ms-model load' },
+  { name: 'replicas', kind: 'number', full: 1, help: 'server processes per variant in the 0 ms rounds (identical processes differ by up to ~10%: use 2-3 for before/after)' },
 ];
 
 const allOptions = [...COMMON_OPTIONS, ...SECTIONS.flatMap((s) => s.options ?? [])];
@@ -124,8 +125,9 @@ async function main(): Promise<void> {
   const plans = collectVariants(ctx);
   let interleaved: InterleavedResult | undefined;
   if (plans.length > 0) {
-    interleaved = await runInterleaved(plans, cfg);
+    interleaved = await runInterleaved(plans, cfg, options.num('replicas'));
     results.interleaved = {
+      replicas: interleaved.replicas,
       connections: interleaved.connections,
       rounds: interleaved.rounds,
       durationSec: interleaved.durationSec,

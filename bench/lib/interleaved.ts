@@ -30,19 +30,38 @@ export interface InterleavedResult {
   connections: number;
   rounds: number;
   durationSec: number;
+  /** Server processes per variant. */
+  replicas: number;
   variants: Map<string, VariantSummary>;
   runs: Map<string, RunMeasurement[]>;
   /** Spans one request produces, per traced variant (calibrated on 20 sequential requests). */
   spansPerRequest: Map<string, number>;
 }
 
-export async function runInterleaved(plans: readonly VariantPlan[], cfg: CommonConfig): Promise<InterleavedResult> {
-  log(`0 ms model: starting ${plans.map((p) => p.name).join(', ')}`);
-  const servers: Server[] = await Promise.all(plans.map((p) => startServer(p.name, p.kind, 0, p.traced, p.env ?? {}, p.flags ?? [], p.tree)));
+/** Server `i` (from 0) of a variant: its own process; replicas after the first are `name#2`, `name#3`… */
+const replicaName = (name: string, i: number) => (i === 0 ? name : `${name}#${i + 1}`);
+
+/**
+ * Every variant as `replicas` server processes, each measured once per round. Identical processes
+ * differ by up to ~10% in CPU per request, steadily (seen here: JIT and heap layout), which is the
+ * size of the effects measured; a variant's figures pool its replicas' runs.
+ */
+export async function runInterleaved(plans: readonly VariantPlan[], cfg: CommonConfig, replicas = 1): Promise<InterleavedResult> {
+  log(`0 ms model: starting ${plans.map((p) => p.name).join(', ')}${replicas > 1 ? `, ${replicas} processes each` : ''}`);
+  const planOf = new Map<string, VariantPlan>();
+  const servers: Server[] = await Promise.all(
+    plans.flatMap((p) =>
+      Array.from({ length: replicas }, (_, i) => {
+        planOf.set(replicaName(p.name, i), p);
+        return startServer(replicaName(p.name, i), p.kind, 0, p.traced, p.env ?? {}, p.flags ?? [], p.tree);
+      }),
+    ),
+  );
   const spansPerRequest = new Map<string, number>();
-  for (const server of servers.filter((s) => s.traced)) {
-    spansPerRequest.set(server.name, await calibrateSpansPerRequest(server));
-    log(`0 ms model: ${server.name}: ${fmt(spansPerRequest.get(server.name), 2)} spans per request (20 sequential requests)`);
+  for (const plan of plans.filter((p) => p.traced)) {
+    const server = servers.find((s) => s.name === plan.name) as Server;
+    spansPerRequest.set(plan.name, await calibrateSpansPerRequest(server));
+    log(`0 ms model: ${plan.name}: ${fmt(spansPerRequest.get(plan.name), 2)} spans per request (20 sequential requests)`);
   }
 
   const rpsEstimate = new Map<string, number>();
@@ -65,7 +84,8 @@ export async function runInterleaved(plans: readonly VariantPlan[], cfg: CommonC
   for (let round = 0; round < cfg.rounds; round += 1) {
     const order = servers.map((_, i) => servers[(i + round) % servers.length] as Server);
     for (const server of order) {
-      const m = await measure(server, spec(server), round, spansPerRequest.get(server.name));
+      const plan = planOf.get(server.name) as VariantPlan;
+      const m = await measure(server, spec(server), round, spansPerRequest.get(plan.name));
       runs.get(server.name)?.push(m);
       rpsEstimate.set(server.name, median((runs.get(server.name) ?? []).map((r) => r.rps)));
       log(
@@ -75,10 +95,17 @@ export async function runInterleaved(plans: readonly VariantPlan[], cfg: CommonC
       );
     }
   }
+  // a variant's runs: every replica's, pooled
   const variants = new Map<string, VariantSummary>();
-  for (const server of servers) variants.set(server.name, summarise(server.name, runs.get(server.name) ?? [], statusMiB(server.proc.pid, 'VmHWM')));
+  const pooled = new Map<string, RunMeasurement[]>();
+  for (const plan of plans) {
+    const mine = servers.filter((s) => planOf.get(s.name) === plan);
+    const planRuns = mine.flatMap((s) => runs.get(s.name) ?? []);
+    pooled.set(plan.name, planRuns);
+    variants.set(plan.name, summarise(plan.name, planRuns, Math.max(...mine.map((s) => statusMiB(s.proc.pid, 'VmHWM')))));
+  }
   await stopServers(servers);
-  return { connections: cfg.connections, rounds: cfg.rounds, durationSec: cfg.durationSec, variants, runs, spansPerRequest };
+  return { connections: cfg.connections, rounds: cfg.rounds, durationSec: cfg.durationSec, replicas, variants, runs: pooled, spansPerRequest };
 }
 
 /**
@@ -87,10 +114,15 @@ export async function runInterleaved(plans: readonly VariantPlan[], cfg: CommonC
  * other tenants come and go.
  */
 export function pairedCpuRatio(result: InterleavedResult, a: string, b: string): { median: number; min: number; max: number; perRound: number[] } {
-  const runsB = new Map((result.runs.get(b) ?? []).map((r) => [r.round, r.cpuMsPerRequest]));
-  const perRound = (result.runs.get(a) ?? [])
-    .map((r) => r.cpuMsPerRequest / (runsB.get(r.round) ?? Number.NaN))
-    .filter(Number.isFinite);
+  // per round, the median over each variant's replicas
+  const byRound = (name: string) => {
+    const rounds = new Map<number, number[]>();
+    for (const r of result.runs.get(name) ?? []) rounds.set(r.round, [...(rounds.get(r.round) ?? []), r.cpuMsPerRequest]);
+    return new Map([...rounds].map(([round, values]) => [round, median(values)]));
+  };
+  const roundsA = byRound(a);
+  const roundsB = byRound(b);
+  const perRound = [...roundsA].map(([round, cpu]) => cpu / (roundsB.get(round) ?? Number.NaN)).filter(Number.isFinite);
   return { median: median(perRound), min: perRound.length ? Math.min(...perRound) : Number.NaN, max: perRound.length ? Math.max(...perRound) : Number.NaN, perRound };
 }
 

@@ -29,13 +29,20 @@ const MAX_TRACED_CPU_MS = 1.25;
 const TRACING_ALONE_ENV = { PROMPT_SOURCE: 'local', LANGFUSE_PUBLIC_KEY: '', LANGFUSE_SECRET_KEY: '', OTEL_METRICS_EXPORTER: 'none' };
 
 interface Pair {
-  /** Variant name prefix: `<prefix>-tracing-on` / `-off`. */
+  /** `--tracing-pairs` value, and the variant name prefix: `<prefix>-tracing-on` / `-off`. */
   prefix: string;
   label: string;
   env?: Record<string, string>;
 }
 const ALONE: Pair = { prefix: 'tracing-alone', label: 'tracing alone (no scores, no metrics)', env: TRACING_ALONE_ENV };
 const DEPLOYED: Pair = { prefix: 'service', label: 'as deployed (+ metrics, + 2 scores per run)' };
+
+function selectedPairs(value: string | undefined): Pair[] {
+  if (value === 'both') return [ALONE, DEPLOYED];
+  if (value === 'alone') return [ALONE];
+  if (value === 'deployed') return [DEPLOYED];
+  throw new Error('--tracing-pairs takes alone, deployed or both');
+}
 
 let baseline: { ref: string; dir: string; commit: string } | undefined;
 
@@ -90,27 +97,34 @@ export const tracingSection: BenchSection = {
   name: 'tracing',
   description: 'tracing on (every span exported to an OTLP sink) vs OTEL_SDK_DISABLED, 0 ms model',
   byDefault: true,
-  options: [{ name: 'baseline', kind: 'string', help: 'also measure this git ref (e.g. main) in the same rounds: before/after' }],
+  options: [
+    { name: 'baseline', kind: 'string', help: 'also measure this git ref (e.g. main) in the same rounds: before/after' },
+    { name: 'tracing-pairs', kind: 'string', full: 'both', help: 'alone (no scores, no metrics), deployed (Langfuse prompts, metrics) or both' },
+  ],
   variants({ options }) {
-    const plans = [...pairPlans(DEPLOYED, DEPLOYED.prefix), ...pairPlans(ALONE, ALONE.prefix)];
+    const pairs = selectedPairs(options.str('tracing-pairs'));
+    const plans: VariantPlan[] = [];
+    for (const pair of pairs) plans.push(...pairPlans(pair, pair.prefix));
     const base = baselineTree(options.str('baseline'));
-    if (base) for (const pair of [DEPLOYED, ALONE]) plans.push(...pairPlans(pair, `baseline-${base.commit}-${pair.prefix}`, base.dir));
+    if (base) for (const pair of pairs) plans.push(...pairPlans(pair, `baseline-${base.commit}-${pair.prefix}`, base.dir));
     return plans;
   },
   async run({ cfg, report, results, shared, options }, interleaved?: InterleavedResult) {
     if (!interleaved) throw new Error('tracing: needs the interleaved 0 ms run');
-    const spansPerRequest = interleaved.spansPerRequest.get('service-tracing-on') as number;
+    const pairs = selectedPairs(options.str('tracing-pairs'));
+    // the same spans in both pairs; the soak and the concurrency section reuse the count
+    const spansPerRequest = interleaved.spansPerRequest.get(`${(pairs[pairs.length - 1] as Pair).prefix}-tracing-on`) as number;
     shared.spansPerRequest = spansPerRequest;
-    const alone = costs(ALONE.label, interleaved, ALONE.prefix);
-    const deployed = costs(DEPLOYED.label, interleaved, DEPLOYED.prefix);
+    const now = pairs.map((pair) => costs(pair.label, interleaved, pair.prefix));
     const base = baselineTree(options.str('baseline'));
-    const before = base
-      ? { alone: costs(`${base.ref}: ${ALONE.label}`, interleaved, `baseline-${base.commit}-${ALONE.prefix}`), deployed: costs(`${base.ref}: ${DEPLOYED.label}`, interleaved, `baseline-${base.commit}-${DEPLOYED.prefix}`) }
-      : undefined;
-    const all = [alone, deployed, ...(before ? [before.alone, before.deployed] : [])];
+    const before = base ? pairs.map((pair) => costs(`${base.ref}: ${pair.label}`, interleaved, `baseline-${base.commit}-${pair.prefix}`)) : [];
+    const all = [...now, ...before];
+    const alone = pairs.includes(ALONE) ? now[pairs.indexOf(ALONE)] : undefined;
+    const deployed = pairs.includes(DEPLOYED) ? now[pairs.indexOf(DEPLOYED)] : undefined;
 
     report.section(
-      `Tracing cost: 0 ms model, ${interleaved.connections} connections, ${interleaved.rounds} interleaved rounds x ~${interleaved.durationSec} s per variant (medians)`,
+      `Tracing cost: 0 ms model, ${interleaved.connections} connections, ${interleaved.rounds} interleaved rounds x ~${interleaved.durationSec} s per variant` +
+        `${interleaved.replicas > 1 ? ` x ${interleaved.replicas} processes` : ''} (medians)`,
     );
     report.push(
       variantTable(all.flatMap((c) => [c.off, c.on])),
@@ -127,25 +141,30 @@ export const tracingSection: BenchSection = {
           `${c.on.saturated.resource} / ${c.off.saturated.resource}`,
         ]),
       ),
-      `metrics and the two automatic scores per answered run (sent only with a trace), over tracing alone: +${fmt(deployed.cpuAddedMs - alone.cpuAddedMs, 3)} ms CPU per request`,
-      `traced (as deployed): ${deployed.on.saturated.detail}`,
-      `spans: ${fmt(spansPerRequest, 2)} per request, received ${fmtInt(deployed.on.spansReceived)} of ${fmtInt(deployed.on.spansExpected)} expected, dropped ${fmtInt(deployed.on.spansDropped)}`,
     );
-    if (before && base) {
-      const vs = (now: VariantSummary, then: VariantSummary) => {
-        const p = pairedCpuRatio(interleaved, now.name, then.name);
-        return `${fmt(then.cpuMsPerRequest, 3)} → ${fmt(now.cpuMsPerRequest, 3)} ms, per round ${fmtX(p.median)} (${fmt(p.min, 2)}–${fmt(p.max, 2)})`;
+    if (alone && deployed) {
+      report.push(`metrics and the two automatic scores per answered run (sent only with a trace), over tracing alone: +${fmt(deployed.cpuAddedMs - alone.cpuAddedMs, 3)} ms CPU per request`);
+    }
+    const traced = (deployed ?? alone) as Costs;
+    report.push(
+      `traced (${traced.label}): ${traced.on.saturated.detail}`,
+      `spans: ${fmt(spansPerRequest, 2)} per request, received ${fmtInt(traced.on.spansReceived)} of ${fmtInt(traced.on.spansExpected)} expected, dropped ${fmtInt(traced.on.spansDropped)}`,
+    );
+    if (base) {
+      const vs = (a: VariantSummary, b: VariantSummary) => {
+        const p = pairedCpuRatio(interleaved, a.name, b.name);
+        return `${fmt(b.cpuMsPerRequest, 3)} → ${fmt(a.cpuMsPerRequest, 3)} ms, per round ${fmtX(p.median)} (${fmt(p.min, 2)}–${fmt(p.max, 2)})`;
       };
       report.push(
-        `this tree vs ${base.ref} (${base.commit}), CPU per request: tracing alone on ${vs(alone.on, before.alone.on)}; off ${vs(alone.off, before.alone.off)}; ` +
-          `as deployed on ${vs(deployed.on, before.deployed.on)}; off ${vs(deployed.off, before.deployed.off)}`,
+        `this tree vs ${base.ref} (${base.commit}), CPU per request: ` +
+          now.map((c, k) => `${pairs[k]?.label}: on ${vs(c.on, (before[k] as Costs).on)}; off ${vs(c.off, (before[k] as Costs).off)}`).join('; '),
       );
     }
 
     const node24 = cfg.serverNodeVersion.startsWith('24.');
     const goalNote = node24 ? '' : ` (target set for Node 24; servers here on Node ${cfg.serverNodeVersion})`;
     const pct = Math.round((MAX_TRACING_CPU_RATIO - 1) * 100);
-    for (const c of [alone, deployed]) {
+    for (const c of now) {
       report.check(
         `${c.label}: tracing adds <= ${pct}% CPU per request${goalNote}`,
         c.cpuRatio <= MAX_TRACING_CPU_RATIO,
@@ -157,40 +176,27 @@ export const tracingSection: BenchSection = {
         `${cpuWithSpread(c.on)} ms => at most ~${fmt(1000 / c.on.cpuMsPerRequest, 0)} req/s per fully busy process`,
       );
     }
-    const dropped = (deployed.on.spansDropped ?? 0) + (alone.on.spansDropped ?? 0);
-    const expected = (deployed.on.spansExpected ?? 0) + (alone.on.spansExpected ?? 0);
+    const dropped = now.reduce((n, c) => n + (c.on.spansDropped ?? 0), 0);
+    const expected = now.reduce((n, c) => n + (c.on.spansExpected ?? 0), 0);
     report.check('tracing: no span dropped', dropped === 0, `${fmtInt(dropped)} of ${fmtInt(expected)}`);
 
     const met = (ok: boolean) => (node24 ? ok : undefined);
-    report.summary({ figure: 'CPU per request, tracing on, as deployed (Langfuse prompts; rounds min–max)', value: `${cpuWithSpread(deployed.on)} ms`, target: `≤ ${MAX_TRACED_CPU_MS} ms on Node 24`, met: met(deployed.on.cpuMsPerRequest <= MAX_TRACED_CPU_MS) });
-    report.summary({ figure: 'CPU per request, tracing off (OTEL_SDK_DISABLED)', value: `${cpuWithSpread(deployed.off)} ms` });
+    for (const c of now) {
+      report.summary({ figure: `${c.label}: CPU per request on / off (rounds min–max)`, value: `${cpuWithSpread(c.on, 2)} / ${cpuWithSpread(c.off, 2)} ms`, target: `on ≤ ${MAX_TRACED_CPU_MS} ms on Node 24`, met: met(c.on.cpuMsPerRequest <= MAX_TRACED_CPU_MS) });
+      report.summary({ figure: `${c.label}: CPU on ÷ off, per round`, value: ratioWithSpread(c), target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`, met: met(c.cpuRatio <= MAX_TRACING_CPU_RATIO) });
+    }
     report.summary({
-      figure: 'tracing alone (spans + export; no scores, no metrics): CPU on ÷ off per round',
-      value: `${ratioWithSpread(alone)} (${fmt(alone.on.cpuMsPerRequest, 3)} vs ${fmt(alone.off.cpuMsPerRequest, 3)} ms)`,
-      target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`,
-      met: met(alone.cpuRatio <= MAX_TRACING_CPU_RATIO),
-    });
-    report.summary({
-      figure: 'as deployed: CPU on ÷ off per round (tracing + metrics + the 2 scores a trace enables)',
-      value: `${ratioWithSpread(deployed)} (+${fmt(deployed.cpuAddedMs, 3)} ms)`,
-      target: `≤ ${MAX_TRACING_CPU_RATIO.toFixed(2)}x on Node 24`,
-      met: met(deployed.cpuRatio <= MAX_TRACING_CPU_RATIO),
-    });
-    report.summary({
-      figure: 'throughput on / off, as deployed (limited by)',
-      value: `${fmt(deployed.on.rps, 0)} / ${fmt(deployed.off.rps, 0)} req/s (${fmtX(deployed.rpsRatio)}; ${deployed.on.saturated.resource} / ${deployed.off.saturated.resource})`,
+      figure: `throughput on / off, ${traced.label} (limited by)`,
+      value: `${fmt(traced.on.rps, 0)} / ${fmt(traced.off.rps, 0)} req/s (${fmtX(traced.rpsRatio)}; ${traced.on.saturated.resource} / ${traced.off.saturated.resource})`,
     });
     report.summary({ figure: 'spans per request; dropped', value: `${fmt(spansPerRequest, 0)}; ${fmtInt(dropped)} of ${fmtInt(expected)}`, target: '0 dropped', met: dropped === 0 });
-    if (before && base) {
-      for (const c of [before.alone, before.deployed]) {
-        report.summary({ figure: `before: ${c.label}, CPU on / off, ratio`, value: `${fmt(c.on.cpuMsPerRequest, 3)} / ${fmt(c.off.cpuMsPerRequest, 3)} ms, ${ratioWithSpread(c)}` });
-      }
+    for (const c of before) {
+      report.summary({ figure: `before, ${c.label}: CPU on / off, ratio per round`, value: `${fmt(c.on.cpuMsPerRequest, 2)} / ${fmt(c.off.cpuMsPerRequest, 2)} ms, ${ratioWithSpread(c)}` });
     }
     results.tracing = {
       spansPerRequest,
-      alone: json(alone),
-      deployed: json(deployed),
-      ...(before && base ? { baseline: { ref: base.ref, commit: base.commit, alone: json(before.alone), deployed: json(before.deployed) } } : {}),
+      ...Object.fromEntries(now.map((c, k) => [pairs[k]?.prefix, json(c)])),
+      ...(base ? { baseline: { ref: base.ref, commit: base.commit, ...Object.fromEntries(before.map((c, k) => [pairs[k]?.prefix, json(c)])) } } : {}),
     };
   },
 };
