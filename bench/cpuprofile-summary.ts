@@ -201,6 +201,45 @@ export function inclusiveShare(profile: CpuProfile, pattern: RegExp, window?: { 
   return { busyMs: busy / 1000, matchedMs: matched / 1000, pct: busy > 0 ? (matched / busy) * 100 : 0 };
 }
 
+/**
+ * Share of busy time whose owner (the sample's frame, or for Node internals and natives the
+ * nearest library frame that called them, as in `attributed`) has a url matching `pattern`:
+ * e.g. everything tracing costs in its own code — the SDK, the exporter's serialisation and socket
+ * writes — without the graph that runs inside `startActiveSpan`'s callback.
+ */
+export function ownedShare(profile: CpuProfile, pattern: RegExp, window?: { fromUs?: number; toUs?: number }): { busyMs: number; matchedMs: number; pct: number } {
+  const byId = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const matches = new Map<number, boolean>();
+  const ownerMatches = (id: number): boolean => {
+    const known = matches.get(id);
+    if (known !== undefined) return known;
+    const frame = (byId.get(id) as ProfileNode).callFrame;
+    let hit = pattern.test(frame.url);
+    if (!hit && RUNTIME_GROUPS.has(packageGroup(frame))) {
+      const up = parent.get(id);
+      hit = up !== undefined && ownerMatches(up);
+    }
+    matches.set(id, hit);
+    return hit;
+  };
+  let t = profile.startTime;
+  let busy = 0;
+  let matched = 0;
+  for (let i = 0; i < profile.samples.length; i += 1) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    t += delta;
+    if (t < (window?.fromUs ?? -Infinity) || t > (window?.toUs ?? Infinity)) continue;
+    const id = profile.samples[i] as number;
+    if ((byId.get(id) as ProfileNode).callFrame.functionName === '(idle)') continue;
+    const us = profile.timeDeltas[i + 1] ?? delta;
+    busy += us;
+    if (ownerMatches(id)) matched += us;
+  }
+  return { busyMs: busy / 1000, matchedMs: matched / 1000, pct: busy > 0 ? (matched / busy) * 100 : 0 };
+}
+
 export function formatSummary(s: ProfileSummary): string {
   const lines = [
     `window ${s.windowMs.toFixed(0)} ms; busy ${s.busyMs.toFixed(0)} ms (main thread; percentages are of busy time), idle ${s.idleMs.toFixed(0)} ms`,

@@ -27,6 +27,7 @@ const COMMON_OPTIONS: OptionSpec[] = [
   // JIT steady state: with 5 s the first rounds ran 20-40% slower than the later ones
   { name: 'warmup', kind: 'number', full: 20, quick: 3, help: 'warm-up seconds per server' },
   { name: 'connections', kind: 'number', full: 16, help: 'connections of the 0 ms-model load' },
+  { name: 'baseline', kind: 'string', help: 'another git ref (e.g. main) measured next to this tree by the sections that compare (tracing, profile): before/after from one run' },
   { name: 'replicas', kind: 'number', full: 1, help: 'server processes per variant in the 0 ms rounds (identical processes differ by up to ~10%: use 2-3 for before/after)' },
 ];
 
@@ -59,6 +60,7 @@ const cfg: CommonConfig = {
   durationSec: options.num('duration'),
   warmupSec: options.num('warmup'),
   connections: options.num('connections'),
+  baseline: options.str('baseline'),
 };
 
 const onlyList = options.list('only');

@@ -37,6 +37,8 @@ export interface CommonConfig {
   durationSec: number;
   warmupSec: number;
   connections: number;
+  /** `--baseline <git ref>`: sections that compare also measure that commit's tree (`baselineTree`). */
+  baseline?: string | undefined;
 }
 
 interface HarnessState {
@@ -317,6 +319,8 @@ export async function stopServers(servers: Server[], graceMs?: number): Promise<
  * dependency versions). Read-only for the repository.
  */
 export function prepareTree(ref: string): { dir: string; commit: string } {
+  const known = trees.get(ref);
+  if (known) return known;
   const commit = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim();
   const dir = path.join(os.tmpdir(), 'order-status-bench-trees', commit);
   if (!existsSync(path.join(dir, 'src/server.ts'))) {
@@ -326,5 +330,13 @@ export function prepareTree(ref: string): { dir: string; commit: string } {
   }
   if (!existsSync(path.join(dir, 'node_modules'))) symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   log(`baseline tree: ${ref} (${commit}) in ${dir}, with this checkout's node_modules`);
+  trees.set(ref, { dir, commit });
   return { dir, commit };
+}
+const trees = new Map<string, { dir: string; commit: string }>();
+
+/** The `--baseline` tree, if one was asked for. */
+export function baselineTree(): { ref: string; dir: string; commit: string } | undefined {
+  const ref = config().baseline;
+  return ref ? { ref, ...prepareTree(ref) } : undefined;
 }

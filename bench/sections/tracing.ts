@@ -12,10 +12,10 @@
  *    =none, on or off; the same spans and attributes less the generation's prompt link (SPEC §3);
  *  - "as deployed": Langfuse prompts and metrics on: tracing on = spans + export + metrics + scores.
  *
- * `--baseline <git ref>` adds both pairs built from another commit (bench/lib/harness.ts
+ * `--baseline <git ref>` adds the same pairs built from another commit (bench/lib/harness.ts
  * prepareTree), measured in the same rounds: before/after figures from one run.
  */
-import { prepareTree } from '../lib/harness.js';
+import { baselineTree } from '../lib/harness.js';
 import { cpuWithSpread, pairedCpuRatio, variantTable, VARIANT_TABLE_LEGEND, type InterleavedResult, type VariantPlan } from '../lib/interleaved.js';
 import type { VariantSummary } from '../lib/measure.js';
 import { fmt, fmtInt, fmtX, ratio, table } from '../lib/stats.js';
@@ -42,14 +42,6 @@ function selectedPairs(value: string | undefined): Pair[] {
   if (value === 'alone') return [ALONE];
   if (value === 'deployed') return [DEPLOYED];
   throw new Error('--tracing-pairs takes alone, deployed or both');
-}
-
-let baseline: { ref: string; dir: string; commit: string } | undefined;
-
-function baselineTree(ref: string | undefined): typeof baseline {
-  if (!ref) return undefined;
-  if (!baseline || baseline.ref !== ref) baseline = { ref, ...prepareTree(ref) };
-  return baseline;
 }
 
 const pairPlans = (pair: Pair, namePrefix: string, tree?: string): VariantPlan[] =>
@@ -98,14 +90,13 @@ export const tracingSection: BenchSection = {
   description: 'tracing on (every span exported to an OTLP sink) vs OTEL_SDK_DISABLED, 0 ms model',
   byDefault: true,
   options: [
-    { name: 'baseline', kind: 'string', help: 'also measure this git ref (e.g. main) in the same rounds: before/after' },
     { name: 'tracing-pairs', kind: 'string', full: 'both', help: 'alone (no scores, no metrics), deployed (Langfuse prompts, metrics) or both' },
   ],
   variants({ options }) {
     const pairs = selectedPairs(options.str('tracing-pairs'));
     const plans: VariantPlan[] = [];
     for (const pair of pairs) plans.push(...pairPlans(pair, pair.prefix));
-    const base = baselineTree(options.str('baseline'));
+    const base = baselineTree();
     if (base) for (const pair of pairs) plans.push(...pairPlans(pair, `baseline-${base.commit}-${pair.prefix}`, base.dir));
     return plans;
   },
@@ -116,7 +107,7 @@ export const tracingSection: BenchSection = {
     const spansPerRequest = interleaved.spansPerRequest.get(`${(pairs[pairs.length - 1] as Pair).prefix}-tracing-on`) as number;
     shared.spansPerRequest = spansPerRequest;
     const now = pairs.map((pair) => costs(pair.label, interleaved, pair.prefix));
-    const base = baselineTree(options.str('baseline'));
+    const base = baselineTree();
     const before = base ? pairs.map((pair) => costs(`${base.ref}: ${pair.label}`, interleaved, `baseline-${base.commit}-${pair.prefix}`)) : [];
     const all = [...now, ...before];
     const alone = pairs.includes(ALONE) ? now[pairs.indexOf(ALONE)] : undefined;
