@@ -315,8 +315,8 @@ export async function stopServers(servers: Server[], graceMs?: number): Promise<
 /**
  * Another commit's source tree for before/after runs in the same interleaved rounds: `git archive`
  * of `ref` in the temp directory (outside the checkout, so no test runner, linter or type check
- * picks it up), sharing this checkout's node_modules (so the baseline runs with THIS checkout's
- * dependency versions). Read-only for the repository.
+ * picks it up). Its dependencies: this checkout's node_modules when both lockfiles are the same,
+ * else its own `npm ci` (the npm cache makes that quick). Read-only for the repository.
  */
 export function prepareTree(ref: string): { dir: string; commit: string } {
   const known = trees.get(ref);
@@ -328,8 +328,16 @@ export function prepareTree(ref: string): { dir: string; commit: string } {
     const tar = execFileSync('git', ['archive', '--format=tar', commit], { cwd: ROOT, maxBuffer: 256 * 2 ** 20 });
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
   }
-  if (!existsSync(path.join(dir, 'node_modules'))) symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  log(`baseline tree: ${ref} (${commit}) in ${dir}, with this checkout's node_modules`);
+  if (!existsSync(path.join(dir, 'node_modules'))) {
+    const sameLock = readFileSync(path.join(dir, 'package-lock.json'), 'utf8') === readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8');
+    if (sameLock) {
+      symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    } else {
+      log(`baseline tree: ${ref} (${commit}) has other dependencies: npm ci in ${dir}`);
+      execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+    }
+  }
+  log(`baseline tree: ${ref} (${commit}) in ${dir}`);
   trees.set(ref, { dir, commit });
   return { dir, commit };
 }
