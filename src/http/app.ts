@@ -1,6 +1,7 @@
 import type { FastifyOtelInstrumentation } from '@fastify/otel';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
+import { fastifySSE } from '@fastify/sse';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -14,6 +15,7 @@ import { registerErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { closeConnectionsWhileDraining, limitInFlight } from './overload.js';
 import { orderStatusRoutes } from './routes/order-status.js';
+import { orderStatusStreamRoutes } from './routes/order-status-stream.js';
 
 export interface AppDeps {
   agent: OrderStatusAgent;
@@ -54,6 +56,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Server-sent events framing and flow control for the streaming route.
+  await app.register(fastifySSE);
 
   await app.register(healthRoutes, {
     prompts: deps.prompts,
@@ -73,13 +77,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         cache: 100_000,
       });
     }
-    await api.register(orderStatusRoutes, {
+    const routeOptions = {
       agent: deps.agent,
       experiment: settings.prompts.experiment,
       overridableLabels: settings.prompts.overridableLabels,
       agentVersion: settings.service.agentVersion,
       environment: settings.service.environment,
-    });
+    };
+    // Same scope, so the same auth, per-user rate limit and in-flight limit for both.
+    await api.register(orderStatusRoutes, routeOptions);
+    await api.register(orderStatusStreamRoutes, routeOptions);
   });
   return app;
 }

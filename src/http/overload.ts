@@ -22,6 +22,8 @@ export function limitInFlight(app: FastifyInstance, limit: number): void {
     }
     inFlight += 1;
     (request as FastifyRequest & { [COUNTED]?: boolean })[COUNTED] = true;
+    // A response that never finishes normally (a streaming client that went away) still frees its slot.
+    reply.raw.once('close', () => release(request));
   });
   app.addHook('onResponse', async (request) => release(request));
   app.addHook('onRequestAbort', async (request) => release(request));
