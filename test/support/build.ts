@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { onTestFinished } from 'vitest';
 import type { Clock } from '../../src/clock.js';
 import { parseSettings, type Settings } from '../../src/config/settings.js';
@@ -27,11 +27,12 @@ export interface TestService {
  * fresh prompt cache), closed after the test.
  */
 export async function build(
-  options: { env?: Record<string, string | undefined>; promptSource?: PromptSource; model?: AnswerModel; clock?: Clock; warm?: boolean } = {},
+  options: { env?: Record<string, string | undefined>; promptSource?: PromptSource; model?: AnswerModel; clock?: Clock; warm?: boolean; logger?: Logger } = {},
 ): Promise<TestService> {
   const { tracer, provider } = testTracing();
   const settings = testSettings(options.env);
-  const runtime = createRuntime(settings, silentLogger, tracer, {
+  const logger = options.logger ?? silentLogger;
+  const runtime = createRuntime(settings, logger, tracer, {
     promptSource: options.promptSource,
     model: options.model,
     clock: options.clock,
@@ -41,7 +42,7 @@ export async function build(
     agent: runtime.agent,
     prompts: runtime.prompts,
     settings,
-    logger: silentLogger,
+    logger,
     httpInstrumentation: createHttpInstrumentation(provider),
   });
   onTestFinished(async () => {
