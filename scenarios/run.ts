@@ -1,8 +1,10 @@
 import { ConfigError, loadSettings } from '../src/config/settings.js';
 import { createLogger } from '../src/logger.js';
-import { announceDefaults, createRuntime } from '../src/runtime.js';
+import { FaultInjectingModel } from '../src/model/fault-injection.js';
+import { announceDefaults, createModel, createRuntime } from '../src/runtime.js';
 import { startTelemetry } from '../src/telemetry/tracing.js';
-import { SCENARIOS, type Scenario } from './prompt-scenarios.js';
+import { SCENARIOS, SEED_ORDER } from './registry.js';
+import type { Scenario } from './scenario.js';
 
 /**
  * `npm run scenario -- <name|all>`: stdout carries only the scenario's result
@@ -11,9 +13,13 @@ import { SCENARIOS, type Scenario } from './prompt-scenarios.js';
 async function main(argv: string[]): Promise<number> {
   const name = argv[0];
   const selected: [string, Scenario][] =
-    name === 'all' ? Object.entries(SCENARIOS) : name && SCENARIOS[name] ? [[name, SCENARIOS[name]]] : [];
+    name === 'all'
+      ? SEED_ORDER.map((n) => [n, SCENARIOS[n] as Scenario])
+      : name && Object.hasOwn(SCENARIOS, name)
+        ? [[name, SCENARIOS[name] as Scenario]]
+        : [];
   if (selected.length === 0) {
-    process.stderr.write(`usage: npm run scenario -- <${[...Object.keys(SCENARIOS), 'all'].join(' | ')}>\n`);
+    process.stderr.write(`usage: npm run scenario -- <${[...SEED_ORDER, 'all'].join(' | ')}>\n`);
     return 2;
   }
 
@@ -30,15 +36,23 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger(settings.service.logLevel === 'info' ? 'warn' : settings.service.logLevel, process.stderr);
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer);
+  // The model seam with fault injection in front (retry, fallback); the fallback scenario uses the
+  // configured model as the fallback when OPENAI_FALLBACK_MODEL is unset (SPEC §6).
+  const faults = new FaultInjectingModel(createModel(settings));
+  const scenarioSettings = { ...settings, openai: { ...settings.openai, fallbackModel: settings.openai.fallbackModel ?? settings.openai.model } };
+  const runtime = createRuntime(scenarioSettings, logger, telemetry.tracer, { model: faults });
   const ctx = {
     agent: runtime.agent,
     prompts: runtime.prompts,
+    faults,
+    maxRetries: settings.openai.maxRetries,
+    tracer: telemetry.tracer,
     agentVersion: settings.service.agentVersion,
     environment: settings.service.environment,
     print: (line: string) => process.stdout.write(`${line}\n`),
   };
 
+  // Stops at the first failure (SPEC §6).
   let code = 0;
   for (const [scenarioName, scenario] of selected) {
     try {
@@ -46,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
     } catch (error) {
       logger.error({ scenario: scenarioName, err: error }, 'scenario failed');
       code = 1;
+      break;
     }
   }
   // Spans wait in the batch processor: flush them before the process ends.
