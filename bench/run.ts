@@ -6,7 +6,7 @@
  * sink are separate processes too. Only the Langfuse prompt stand-in runs inside this driver
  * process, so that its prompt-fetch counter can be read directly. See bench/README.md.
  *
- * Sections (`--only a,b`): overhead, tracing, concurrency, prompts, soak (default: all five), and
+ * Sections (`--only a,b`): overhead, tracing, concurrency, prompts, soak, streaming (default: all six), and
  * profile (only when named: --cpu-prof of the service under the 0 ms load, summarised by package).
  * Options: --quick, --node <path>, --server-flags "<node flags>", --rounds N, --duration S,
  *          --connections N, --concurrency N, --soak-requests N, --soak-max-seconds S.
@@ -23,12 +23,13 @@ import type { LoadResult, LoadSpec } from './load-generator.js';
 import { cpuMs, freePort, ManagedProcess, openFileLimit, RssSampler, sleep, statusMiB, stopAllStarted } from './lib/proc.js';
 import { fmt, fmtInt, fmtX, median, ratio, table } from './lib/stats.js';
 import type { SinkStats } from './otlp-sink.js';
+import { streamingSection } from './streaming.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SECTIONS = ['overhead', 'tracing', 'concurrency', 'prompts', 'soak', 'profile'] as const;
+const SECTIONS = ['overhead', 'tracing', 'concurrency', 'prompts', 'soak', 'streaming', 'profile'] as const;
 type Section = (typeof SECTIONS)[number];
 /** `profile` runs only when asked for (`--only profile`). */
-const DEFAULT_SECTIONS: readonly Section[] = ['overhead', 'tracing', 'concurrency', 'prompts', 'soak'];
+const DEFAULT_SECTIONS: readonly Section[] = ['overhead', 'tracing', 'concurrency', 'prompts', 'soak', 'streaming'];
 
 const OPENAI_KEY = 'sk-bench-0000000000000000';
 const LF_PUBLIC = 'pk-lf-bench';
@@ -973,6 +974,12 @@ async function main(): Promise<void> {
   if (cfg.only.has('concurrency')) await sectionConcurrency(results, report);
   if (cfg.only.has('prompts')) await sectionPrompts(results, report);
   if (cfg.only.has('soak')) await sectionSoak(results, report);
+  if (cfg.only.has('streaming')) {
+    const streaming = await streamingSection({ root: ROOT, logDir, nodeBin: cfg.nodeBin, serverFlags: cfg.serverFlags, sinkUrl, quick: cfg.quick, baseEnv, log });
+    report.push(...streaming.report);
+    checks.push(...streaming.checks);
+    results.streaming = streaming.results;
+  }
   if (cfg.only.has('profile')) await sectionProfile(results, report);
 
   const sinkFinal = await sinkStats();

@@ -17,7 +17,7 @@
  * closed before its end.
  *
  * Standalone: `node --import tsx test/support/openai-stand-in.ts --port 3200 [--latency-ms 50]
- *   [--chunk-delay-ms 20] [--stamp-first-delta] [--no-record] [--api-key k]` prints
+ *   [--chunk-delay-ms 20] [--stamp-first-delta] [--answer "text"] [--no-record] [--api-key k]` prints
  * `listening http://127.0.0.1:3200` (base URL WITHOUT /v1) and runs until SIGTERM/SIGINT.
  */
 import type http from 'node:http';
@@ -677,6 +677,7 @@ if (isDirectRun(import.meta.url)) {
       stampFirstDelta: args.flag('stamp-first-delta') ?? false,
       record: args.flag('record') ?? true,
       apiKey: args.get('api-key'),
+      ...(args.get('answer') !== undefined ? { answer: () => args.get('answer') as string } : {}),
     }),
   );
 }
