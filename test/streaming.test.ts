@@ -121,6 +121,18 @@ describe('POST /order-status/stream', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  it('documents the streaming route: the same body as /order-status, an event-stream answer, JSON errors', async () => {
+    const { app } = await build();
+    const doc = (await app.inject('/docs/json')).json();
+    const route = doc.paths['/order-status/stream'].post;
+    expect(route.requestBody.content['application/json'].schema).toEqual(doc.paths['/order-status'].post.requestBody.content['application/json'].schema);
+    const events = route.responses['200'].content['text/event-stream'].schema.oneOf.map((e: { properties: { event: { enum: string[] } } }) => e.properties.event.enum[0]);
+    expect(events).toEqual(['metadata', 'update', 'token', 'done', 'error']);
+    expect(route.responses['503'].content['application/json']).toBeDefined();
+  });
+});
+
 describe('the update sanitizer', () => {
   const CANARY_QUERY = 'Where is my order? CANARY-QUERY-7f3a';
   const CANARY_ANSWER = 'It ships Monday. CANARY-ANSWER-91bd';

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AgentStreamEvent } from '../../agent/stream-updates.js';
 import { RunCancelledError } from '../../errors.js';
 import { describeFailure, logFailure } from '../error-handler.js';
+import { closeAfterResponse } from '../overload.js';
 import { errorBody as errorBodySchema, orderStatusRequest, orderStatusStreamEvent } from '../schemas.js';
 import { EventStream } from '../sse.js';
 import { orderStatusBody, prepareRun, type OrderStatusRouteOptions } from './order-status.js';
@@ -76,6 +77,8 @@ export const orderStatusStreamRoutes: FastifyPluginAsyncZod<OrderStatusRouteOpti
         await events.send('error', failure.body);
       } finally {
         finished = true;
+        // Draining: the stream is done, do not keep its connection for another request.
+        if (app.isDraining) closeAfterResponse(reply);
       }
     },
   );
