@@ -1,7 +1,8 @@
 /**
  * The streaming benchmark's client, in its own process (bench/streaming.ts starts it):
  * `node --import tsx bench/stream-client.ts --url <base> --mode stream|plain --concurrency N
- *  --requests M` runs M requests over N concurrent connections and prints one JSON line.
+ *  --requests M [--ramp-ms R]` runs M requests over N concurrent connections (their starts spread
+ * over R ms) and prints one JSON line.
  *
  * `stream` POSTs /order-status/stream and reads the events as they arrive. The OpenAI stand-in
  * (started with --stamp-first-delta) writes, as the answer's first delta, the wall-clock time at
@@ -19,6 +20,8 @@ interface Options {
   mode: 'stream' | 'plain';
   concurrency: number;
   requests: number;
+  /** Connections start spread over this long, so requests do not all arrive in one wave. */
+  rampMs: number;
 }
 
 export interface StreamClientResult {
@@ -47,7 +50,8 @@ function parseArgs(argv: readonly string[]): Options {
   };
   const mode = get('mode');
   if (mode !== 'stream' && mode !== 'plain') throw new Error('--mode stream|plain');
-  return { url: get('url'), mode, concurrency: Number(get('concurrency')), requests: Number(get('requests')) };
+  const ramp = argv.indexOf('--ramp-ms');
+  return { url: get('url'), mode, concurrency: Number(get('concurrency')), requests: Number(get('requests')), rampMs: ramp >= 0 ? Number(argv[ramp + 1]) : 0 };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
@@ -106,7 +110,9 @@ async function run(options: Options): Promise<StreamClientResult> {
   let errors = 0;
   let next = 0;
   const started = now();
-  const worker = async () => {
+  const workers = Math.min(options.concurrency, options.requests);
+  const worker = async (w: number) => {
+    if (options.rampMs > 0) await new Promise((r) => setTimeout(r, (w * options.rampMs) / workers));
     while (next < options.requests) {
       const i = next++;
       try {
@@ -117,7 +123,7 @@ async function run(options: Options): Promise<StreamClientResult> {
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency, options.requests) }, worker));
+  await Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
   const sorted = (values: (number | undefined)[]) => Float64Array.from(values.filter((v): v is number => v !== undefined)).sort();
   const added = sorted(results.map((r) => r.ttftAdded));
   const ttft = sorted(results.map((r) => r.ttft));

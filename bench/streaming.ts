@@ -15,6 +15,7 @@
  * lines, checks and JSON results for bench/run.ts to print and save.
  */
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { cpuMs, freePort, ManagedProcess, sleep } from './lib/proc.js';
@@ -43,6 +44,8 @@ const OPENAI_KEY = 'sk-bench-stream-000000000000';
 const MODEL_LATENCY_MS = 300;
 const CHUNK_DELAY_MS = 15;
 const LEVELS = [1, 100, 1_000] as const;
+/** One stream's length at rest: first byte, then 40 deltas. */
+const STREAM_MS = MODEL_LATENCY_MS + 40 * CHUNK_DELAY_MS;
 /** A typical support answer: 40 words, streamed as 40 deltas (plus the stamp). */
 const ANSWER = Array.from(
   { length: 4 },
@@ -52,6 +55,11 @@ const ANSWER = Array.from(
   .split(' ')
   .slice(0, 40)
   .join(' ');
+
+interface Server {
+  proc: ManagedProcess;
+  base: string;
+}
 
 export async function streamingSection(o: StreamingBenchOptions): Promise<StreamingBenchResult> {
   const rounds = o.quick ? 1 : 3;
@@ -93,15 +101,26 @@ export async function streamingSection(o: StreamingBenchOptions): Promise<Stream
     await proc.waitForHttp(`${base}/readyz`, 60_000);
     return { proc, base };
   };
-  const client = async (base: string, mode: 'stream' | 'plain', concurrency: number, requests: number): Promise<StreamClientResult> => {
+  const client = async (server: Server, mode: 'stream' | 'plain', concurrency: number, requests: number, rampMs = 0): Promise<StreamClientResult> => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'bench/stream-client.ts', '--url', base, '--mode', mode, '--concurrency', String(concurrency), '--requests', String(requests)],
+      ['--import', 'tsx', 'bench/stream-client.ts', '--url', server.base, '--mode', mode, '--concurrency', String(concurrency), '--requests', String(requests), '--ramp-ms', String(rampMs)],
       { cwd: o.root, env: o.baseEnv(), encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 20 },
     );
     const result = JSON.parse(stdout.trim().split('\n').at(-1) as string) as StreamClientResult;
+    if (!server.proc.running) throw new Error(`${server.proc.name} exited during the run: ${JSON.stringify(server.proc.exitStatus())}; see ${server.proc.logFile}`);
     if (result.errors > 0) o.log(`  ${mode} x${concurrency}: ${result.errors} errors, e.g. ${result.errorSamples.join(' | ')}`);
     return result;
+  };
+  /** Waits until the server is idle again (spans exported, GC done): each level starts from rest. */
+  const settle = async (server: Server) => {
+    const deadline = Date.now() + 30_000;
+    for (let before = cpuMs(server.proc.pid); Date.now() < deadline; ) {
+      await sleep(500);
+      const now = cpuMs(server.proc.pid);
+      if (now - before < 25) return; // < 5% of a core over the last 500 ms
+      before = now;
+    }
   };
 
   try {
@@ -109,16 +128,24 @@ export async function streamingSection(o: StreamingBenchOptions): Promise<Stream
     const slowModel = await standIn('openai-stand-in-streaming', ['--latency-ms', String(MODEL_LATENCY_MS), '--chunk-delay-ms', String(CHUNK_DELAY_MS), '--stamp-first-delta']);
     const ttftServer = await service('service-streaming-ttft', slowModel);
     o.log(`streaming: TTFT added, model ${MODEL_LATENCY_MS} ms to first byte, deltas ${CHUNK_DELAY_MS} ms apart; levels ${LEVELS.join(', ')}; ${rounds} round(s)`);
-    await client(ttftServer.base, 'stream', 50, 200); // warm-up
-    const byLevel = new Map<number, StreamClientResult[]>(LEVELS.map((n) => [n, []]));
+    await client(ttftServer, 'stream', 50, 200); // warm-up
+    const byLevel = new Map<number, (StreamClientResult & { serverCpuMsPerStream: number; loadAvg1m: number })[]>(LEVELS.map((n) => [n, []]));
     for (let round = 0; round < rounds; round += 1) {
       const order = round % 2 === 0 ? LEVELS : [...LEVELS].reverse();
       for (const n of order) {
         const requests = n === 1 ? (o.quick ? 20 : 40) : n * (o.quick ? 2 : 3);
-        const r = await client(ttftServer.base, 'stream', n, requests);
-        byLevel.get(n)?.push(r);
-        o.log(`  round ${round + 1}/${rounds} ${String(n).padStart(5)} streams: TTFT added p50 ${fmt(r.ttftAddedMs.p50, 2)} ms p99 ${fmt(r.ttftAddedMs.p99, 2)} ms (n=${r.ttftAddedMs.count}, errors ${r.errors})`);
-        await sleep(1_000);
+        await settle(ttftServer);
+        // Connections start spread over one stream's length: N streams in flight at a steady
+        // state, not N requests arriving in the same millisecond.
+        const cpuBefore = cpuMs(ttftServer.proc.pid);
+        const loadBefore = os.loadavg()[0] as number;
+        const r = await client(ttftServer, 'stream', n, requests, STREAM_MS);
+        const level = { ...r, serverCpuMsPerStream: (cpuMs(ttftServer.proc.pid) - cpuBefore) / Math.max(1, r.completed), loadAvg1m: loadBefore };
+        byLevel.get(n)?.push(level);
+        o.log(
+          `  round ${round + 1}/${rounds} ${String(n).padStart(5)} streams: TTFT added p50 ${fmt(r.ttftAddedMs.p50, 2)} ms p99 ${fmt(r.ttftAddedMs.p99, 2)} ms ` +
+            `(n=${r.ttftAddedMs.count}, ${fmt(r.completed / r.elapsedSec, 0)} streams/s, ${fmt(level.serverCpuMsPerStream, 2)} ms server CPU/stream, load avg ${fmt(loadBefore, 1)}, errors ${r.errors})`,
+        );
       }
     }
 
@@ -128,13 +155,13 @@ export async function streamingSection(o: StreamingBenchOptions): Promise<Stream
     const cpuRequests = o.quick ? 300 : 1_000;
     const cpuRounds = o.quick ? 2 : 4;
     o.log(`streaming: CPU per request, ${cpuRequests} requests x ${cpuRounds} rounds per mode, 16 concurrent, 0 ms model`);
-    for (const mode of ['stream', 'plain'] as const) await client(cpuServer.base, mode, 16, 300); // warm-up
-    await sleep(1_500);
+    for (const mode of ['stream', 'plain'] as const) await client(cpuServer, mode, 16, 300); // warm-up
+    await settle(cpuServer);
     const cpu = { stream: [] as number[], plain: [] as number[] };
     for (let round = 0; round < cpuRounds; round += 1) {
       for (const mode of round % 2 === 0 ? (['stream', 'plain'] as const) : (['plain', 'stream'] as const)) {
         const before = cpuMs(cpuServer.proc.pid);
-        const r = await client(cpuServer.base, mode, 16, cpuRequests);
+        const r = await client(cpuServer, mode, 16, cpuRequests);
         await sleep(1_500); // the batch span processor exports every second: count the export too
         cpu[mode].push((cpuMs(cpuServer.proc.pid) - before) / Math.max(1, r.completed));
         o.log(`  round ${round + 1}/${cpuRounds} ${mode.padEnd(6)} ${fmt(cpu[mode].at(-1), 3)} ms CPU/request (errors ${r.errors})`);
@@ -150,6 +177,9 @@ export async function streamingSection(o: StreamingBenchOptions): Promise<Stream
         addedP50: median(runs.map((r) => r.ttftAddedMs.p50)),
         addedP99: median(runs.map((r) => r.ttftAddedMs.p99)),
         ttftP50: median(runs.map((r) => r.ttftMs.p50)),
+        streamsPerSec: median(runs.map((r) => r.completed / r.elapsedSec)),
+        serverCpuMsPerStream: median(runs.map((r) => r.serverCpuMsPerStream)),
+        loadAvg1m: median(runs.map((r) => r.loadAvg1m)),
         totalP50: median(runs.map((r) => r.totalMs.p50)),
       };
     });
@@ -160,12 +190,27 @@ export async function streamingSection(o: StreamingBenchOptions): Promise<Stream
     return {
       report: [
         `\n== Streaming: time to first token added by the service (first token event at the client − the stand-in's first-delta write), ${rounds} round(s), medians ==`,
-        `model stand-in: first byte after ${MODEL_LATENCY_MS} ms, ${tokens} deltas ${CHUNK_DELAY_MS} ms apart; service with tracing; client and stand-in in their own processes`,
+        `model stand-in: first byte after ${MODEL_LATENCY_MS} ms, ${tokens} deltas ${CHUNK_DELAY_MS} ms apart; service with tracing; client and stand-in in their own processes; ` +
+          `connections start spread over ${STREAM_MS} ms; each level starts with the server idle`,
         table(
-          ['concurrent streams', 'streams', 'errors', 'TTFT added p50 ms', 'TTFT added p99 ms', 'TTFT p50 ms (from request)', 'whole stream p50 ms'],
-          summary.map((s) => [fmtInt(s.streams), fmtInt(s.requests), fmtInt(s.errors), fmt(s.addedP50, 2), fmt(s.addedP99, 2), fmt(s.ttftP50, 1), fmt(s.totalP50, 1)]),
+          ['concurrent streams', 'streams', 'streams/s', 'errors', 'TTFT added p50 ms', 'TTFT added p99 ms', 'TTFT p50 ms (from request)', 'whole stream p50 ms', 'server CPU ms/stream', 'load avg (1 min)'],
+          summary.map((s) => [
+            fmtInt(s.streams),
+            fmtInt(s.requests),
+            fmt(s.streamsPerSec, 0),
+            fmtInt(s.errors),
+            fmt(s.addedP50, 2),
+            fmt(s.addedP99, 2),
+            fmt(s.ttftP50, 1),
+            fmt(s.totalP50, 1),
+            fmt(s.serverCpuMsPerStream, 2),
+            fmt(s.loadAvg1m, 1),
+          ]),
         ),
         `CPU per request (16 concurrent, 0 ms model, ${tokens}-token answer): streamed ${fmt(cpuStream, 3)} ms, not streamed ${fmt(cpuPlain, 3)} ms (${fmtX(ratio(cpuStream, cpuPlain))})`,
+        `paced streams cost more than the 0 ms figure: every delta arrives alone (one socket read, one parse, one SSE write each) — see "server CPU ms/stream"; ` +
+          `N concurrent streams of ${STREAM_MS} ms ask for N × ${fmt(1000 / STREAM_MS, 2)} streams/s, so 1,000 streams (${fmt((1000 * 1000) / STREAM_MS, 0)}/s) are beyond one process on this machine: ` +
+          `their time to first token is queueing. "load avg" is the whole machine's (other tenants included) when the level started.`,
       ],
       checks: [
         {
