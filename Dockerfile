@@ -46,6 +46,10 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # Local prompt templates (PROMPT_SOURCE=local and the offline fallback file).
 COPY prompts ./prompts
+# The model price catalog (MODEL_PRICES_FILE), loaded and validated at start-up.
+COPY config ./config
+# The only writable path: the prompt snapshot (PROMPT_SNAPSHOT_FILE, default .cache/prompt-snapshot.json).
+RUN mkdir -p /app/.cache && chown node:node /app/.cache
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \

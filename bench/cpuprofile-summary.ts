@@ -5,6 +5,7 @@
  * of both V8's profile timestamps and process.hrtime), so start-up and warm-up can be left out.
  *
  *   node --import tsx bench/cpuprofile-summary.ts <file.cpuprofile> [--from <us>] [--to <us>] [--top 15]
+ *     [--inclusive <url regex>]   also: the share of busy time inside matching frames, callees included
  */
 import { readFileSync } from 'node:fs';
 
@@ -126,6 +127,39 @@ export function summariseProfile(profile: CpuProfile, window?: { fromUs?: number
   };
 }
 
+/**
+ * Share of busy time spent inside frames whose url matches `pattern`, callees included (a sample
+ * counts when any frame of its stack matches): e.g. everything the metrics code costs, SDK and all.
+ */
+export function inclusiveShare(profile: CpuProfile, pattern: RegExp, window?: { fromUs?: number; toUs?: number }): { busyMs: number; matchedMs: number; pct: number } {
+  const byId = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const matches = new Map<number, boolean>();
+  const stackMatches = (id: number | undefined): boolean => {
+    if (id === undefined) return false;
+    const known = matches.get(id);
+    if (known !== undefined) return known;
+    const hit = pattern.test((byId.get(id) as ProfileNode).callFrame.url) || stackMatches(parent.get(id));
+    matches.set(id, hit);
+    return hit;
+  };
+  let t = profile.startTime;
+  let busy = 0;
+  let matched = 0;
+  for (let i = 0; i < profile.samples.length; i += 1) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    t += delta;
+    if (t < (window?.fromUs ?? -Infinity) || t > (window?.toUs ?? Infinity)) continue;
+    const id = profile.samples[i] as number;
+    if ((byId.get(id) as ProfileNode).callFrame.functionName === '(idle)') continue;
+    const us = profile.timeDeltas[i + 1] ?? delta;
+    busy += us;
+    if (stackMatches(id)) matched += us;
+  }
+  return { busyMs: busy / 1000, matchedMs: matched / 1000, pct: busy > 0 ? (matched / busy) * 100 : 0 };
+}
+
 export function formatSummary(s: ProfileSummary): string {
   const lines = [
     `window ${s.windowMs.toFixed(0)} ms; busy ${s.busyMs.toFixed(0)} ms (main thread; percentages are of busy time), idle ${s.idleMs.toFixed(0)} ms`,
@@ -144,7 +178,7 @@ if (entry.endsWith('cpuprofile-summary.ts')) {
   const args = process.argv.slice(2);
   const file = args.find((a) => !a.startsWith('--'));
   if (!file) {
-    process.stderr.write('usage: node --import tsx bench/cpuprofile-summary.ts <file.cpuprofile> [--from us] [--to us] [--top N]\n');
+    process.stderr.write('usage: node --import tsx bench/cpuprofile-summary.ts <file.cpuprofile> [--from us] [--to us] [--top N] [--inclusive <url regex>]\n');
     process.exit(2);
   }
   const opt = (name: string) => {
@@ -152,5 +186,11 @@ if (entry.endsWith('cpuprofile-summary.ts')) {
     return i >= 0 ? Number(args[i + 1]) : undefined;
   };
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  process.stdout.write(`${formatSummary(summariseProfile(profile, { fromUs: opt('from'), toUs: opt('to') }, opt('top') ?? 15))}\n`);
+  const window = { fromUs: opt('from'), toUs: opt('to') };
+  process.stdout.write(`${formatSummary(summariseProfile(profile, window, opt('top') ?? 15))}\n`);
+  const inclusive = args.indexOf('--inclusive');
+  if (inclusive >= 0) {
+    const share = inclusiveShare(profile, new RegExp(args[inclusive + 1] ?? '$^'), window);
+    process.stdout.write(`\ninside frames matching /${args[inclusive + 1]}/ (callees included): ${share.matchedMs.toFixed(0)} ms of ${share.busyMs.toFixed(0)} ms busy = ${share.pct.toFixed(2)}%\n`);
+  }
 }

@@ -10,7 +10,9 @@
  *
  *   node --import tsx bench/otlp-sink.ts --port 4318 [--path /v1/traces]
  * prints `listening http://127.0.0.1:<port>`; `GET /stats` answers
- * `{requests, spans, bytes, rejected, crossChecked, crossCheckMismatches}`.
+ * `{requests, spans, bytes, rejected, crossChecked, crossCheckMismatches, metricExports}`.
+ * OTLP metrics (`POST /v1/metrics`, the service pushes them every OTEL_METRIC_EXPORT_INTERVAL) are
+ * accepted and only counted.
  */
 import http from 'node:http';
 import zlib from 'node:zlib';
@@ -94,12 +96,14 @@ export interface SinkStats {
   crossChecked: number;
   crossCheckMismatches: number;
   contentTypes: Record<string, number>;
+  /** POST /v1/metrics requests accepted (not decoded). */
+  metricExports: number;
 }
 
 export async function startOtlpSink(options: { port?: number; host?: string; path?: string } = {}) {
   const host = options.host ?? '127.0.0.1';
   const path = options.path ?? '/v1/traces';
-  const stats: SinkStats = { requests: 0, spans: 0, bytes: 0, rejected: 0, crossChecked: 0, crossCheckMismatches: 0, contentTypes: {} };
+  const stats: SinkStats = { requests: 0, spans: 0, bytes: 0, rejected: 0, crossChecked: 0, crossCheckMismatches: 0, contentTypes: {}, metricExports: 0 };
 
   const server = http.createServer({ noDelay: true, requestTimeout: 0, keepAlive: true }, (req, res) => {
     const chunks: Buffer[] = [];
@@ -111,6 +115,12 @@ export async function startOtlpSink(options: { port?: number; host?: string; pat
         const body = JSON.stringify(stats);
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
         res.end(body);
+        return;
+      }
+      if (req.method === 'POST' && url.split('?')[0] === '/v1/metrics') {
+        stats.metricExports += 1;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
+        res.end('{}');
         return;
       }
       if (req.method !== 'POST' || url.split('?')[0] !== path) {

@@ -11,7 +11,7 @@
  * Options: --quick, --node <path>, --server-flags "<node flags>", --rounds N, --duration S,
  *          --connections N, --concurrency N, --soak-requests N, --soak-max-seconds S.
  */
-import { execFile, execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { startLangfusePromptStandIn, type LangfusePromptSeed, type LangfusePromptStandIn } from '../test/support/langfuse-prompt-stand-in.js';
 import { formatSummary, summariseProfile } from './cpuprofile-summary.js';
 import type { LoadResult, LoadSpec } from './load-generator.js';
+import { LoadGenerator } from './lib/load-generator-client.js';
 import { cpuMs, freePort, ManagedProcess, openFileLimit, RssSampler, sleep, statusMiB, stopAllStarted } from './lib/proc.js';
 import { fmt, fmtInt, fmtX, median, ratio, table } from './lib/stats.js';
 import type { SinkStats } from './otlp-sink.js';
@@ -155,69 +156,7 @@ function baseEnv(): Record<string, string> {
   return env;
 }
 
-class LoadGenerator {
-  private child: ChildProcess | undefined;
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
-
-  async start(): Promise<void> {
-    const child = fork(path.join(ROOT, 'bench/load-generator.ts'), [], {
-      cwd: ROOT,
-      env: baseEnv(),
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.child = child;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('load generator did not start in 30 s')), 30_000);
-      child.on('message', (message: { type: string; id?: number; result?: LoadResult; error?: string }) => {
-        if (message.type === 'ready') {
-          clearTimeout(timer);
-          resolve();
-          return;
-        }
-        const waiter = message.id === undefined ? undefined : this.pending.get(message.id);
-        if (!waiter || message.id === undefined) return;
-        this.pending.delete(message.id);
-        if (message.type === 'result' && message.result) waiter.resolve(message.result);
-        else waiter.reject(new Error(`load generator: ${message.error ?? 'unknown error'}`));
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        const error = new Error(`load generator exited (${code})`);
-        reject(error);
-        for (const waiter of this.pending.values()) waiter.reject(error);
-        this.pending.clear();
-      });
-    });
-  }
-
-  get pid(): number {
-    if (this.child?.pid === undefined) throw new Error('load generator not started');
-    return this.child.pid;
-  }
-
-  run(spec: LoadSpec): Promise<LoadResult> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.child?.send({ type: 'run', id, spec });
-    });
-  }
-
-  stop(): void {
-    if (this.child?.connected) this.child.disconnect();
-    if (this.child?.pid !== undefined && this.child.exitCode === null) {
-      try {
-        process.kill(this.child.pid, 'SIGTERM');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-}
-
-const loadgen = new LoadGenerator();
+const loadgen = new LoadGenerator(ROOT, baseEnv);
 let langfuse: LangfusePromptStandIn;
 let sinkUrl = '';
 const openaiStandIns = new Map<number, { proc: ManagedProcess; url: string }>();

@@ -1,5 +1,6 @@
 import { fallback, retry, retryClassification, success } from './model-call-scenarios.js';
 import { promptAbTest, promptCacheFallback, promptManagement } from './prompt-scenarios.js';
+import { feedback, negativeSignal } from './quality-scenarios.js';
 import type { Scenario } from './scenario.js';
 import { graphUpdatesStream, stream } from './streaming-scenarios.js';
 
@@ -11,15 +12,14 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   retry,
   fallback,
   'retry-classification': retryClassification,
+  feedback,
+  'negative-signal': negativeSignal,
   'prompt-management': promptManagement,
   'prompt-ab-test': promptAbTest,
   'prompt-cache-fallback': promptCacheFallback,
 };
 
-/**
- * What `all` runs, in the seed runner's order (SPEC §6). The seed lists eleven; `feedback` and
- * `negative-signal` (§9) come with the quality-signals work and go exactly where marked.
- */
+/** What `all` runs: the seed runner's eleven scenarios, in its order (SPEC §6). */
 export const SEED_ORDER: readonly string[] = [
   'success',
   'stream',
@@ -27,7 +27,8 @@ export const SEED_ORDER: readonly string[] = [
   'retry',
   'fallback',
   'retry-classification',
-  // 'feedback', 'negative-signal': SPEC §9 (issue 11) — insert here, in this order.
+  'feedback',
+  'negative-signal',
   'prompt-management',
   'prompt-ab-test',
   'prompt-cache-fallback',

@@ -1,10 +1,14 @@
 import { ConfigError, loadSettings } from '../src/config/settings.js';
 import { createLogger } from '../src/logger.js';
 import { FaultInjectingModel } from '../src/model/fault-injection.js';
+import { PriceCatalog } from '../src/model/price-catalog.js';
 import { announceDefaults, createModel, createRuntime } from '../src/runtime.js';
 import { startTelemetry } from '../src/telemetry/tracing.js';
 import { SCENARIOS, SEED_ORDER } from './registry.js';
 import type { Scenario } from './scenario.js';
+
+/** How long the scores may take to reach Langfuse before the run counts as failed. */
+const SCORE_FLUSH_MS = 15_000;
 
 /**
  * `npm run scenario -- <name|all>`: stdout carries only the scenario's result
@@ -24,8 +28,10 @@ async function main(argv: string[]): Promise<number> {
   }
 
   let settings;
+  let prices;
   try {
     settings = loadSettings();
+    prices = PriceCatalog.load(settings.cost.pricesFile);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -33,17 +39,21 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const logger = createLogger(settings.service.logLevel === 'info' ? 'warn' : settings.service.logLevel, process.stderr);
+  const logger = createLogger(settings.service.logLevel === 'info' ? 'warn' : settings.service.logLevel, process.stderr, {
+    format: settings.service.logFormat,
+    environment: settings.service.environment,
+  });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
   // The model seam with fault injection in front (retry, fallback); the fallback scenario uses the
   // configured model as the fallback when OPENAI_FALLBACK_MODEL is unset (SPEC §6).
   const faults = new FaultInjectingModel(createModel(settings));
   const scenarioSettings = { ...settings, openai: { ...settings.openai, fallbackModel: settings.openai.fallbackModel ?? settings.openai.model } };
-  const runtime = createRuntime(scenarioSettings, logger, telemetry.tracer, { model: faults });
+  const runtime = createRuntime(scenarioSettings, logger, telemetry.tracer, { prices, model: faults });
   const ctx = {
     agent: runtime.agent,
     prompts: runtime.prompts,
+    quality: runtime.quality,
     faults,
     maxRetries: settings.openai.maxRetries,
     tracer: telemetry.tracer,
@@ -63,11 +73,19 @@ async function main(argv: string[]): Promise<number> {
       break;
     }
   }
-  // Spans wait in the batch processor: flush them before the process ends.
-  await telemetry.shutdown().catch((error: unknown) => {
-    logger.error({ err: error }, 'span export failed at shutdown');
+  // Spans and metrics wait in the SDK (batch processor, periodic reader) and scores in the sink's queue:
+  // flush them all before the process ends.
+  const [scores] = await Promise.all([
+    runtime.scores.close(Date.now() + SCORE_FLUSH_MS),
+    telemetry.shutdown().catch((error: unknown) => {
+      logger.error({ err: error }, 'span export failed at shutdown');
+      code = code || 1;
+    }),
+  ]);
+  if (scores.lost + scores.rejected + scores.dropped > 0) {
+    logger.error({ scores }, 'scores could not be delivered to Langfuse');
     code = code || 1;
-  });
+  }
   return code;
 }
 

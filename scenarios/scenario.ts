@@ -1,14 +1,16 @@
 import type { Tracer } from '@opentelemetry/api';
-import type { OrderStatusAgent } from '../src/agent/order-status-agent.js';
+import type { AgentRun, OrderStatusAgent } from '../src/agent/order-status-agent.js';
 import type { AgentInput } from '../src/agent/state.js';
 import type { FaultInjectingModel } from '../src/model/fault-injection.js';
 import type { PromptResolver } from '../src/prompts/prompt-resolver.js';
+import type { QualitySignals } from '../src/quality/quality-signals.js';
 import { newConversationId, type TraceContext } from '../src/telemetry/trace-context.js';
 
-/** What a scenario needs: the agent and its seams (prompt source, model faults), and a stdout line writer. */
+/** What a scenario needs: the agent and its seams (prompt source, model faults), quality signals, and a stdout line writer. */
 export interface ScenarioContext {
   agent: OrderStatusAgent;
   prompts: PromptResolver;
+  quality: QualitySignals;
   /** The model seam with fault injection in front (retry, fallback). */
   faults: FaultInjectingModel;
   /** Retries after a first failed model attempt (OPENAI_MAX_RETRIES). */
@@ -54,12 +56,19 @@ export function manualInput(run: ManualRun): AgentInput {
   };
 }
 
-/** One manual run as the book's scenarios do it: fresh session, and the prompt fetched in the run. */
-export async function runOnce(ctx: ScenarioContext, run: ManualRun) {
-  const input = manualInput(run);
-  const { state } = await ctx.agent.run(input, {
-    traceContext: manualTraceContext(ctx, input.conversation_id, run.userId, run.traceName, run.tags),
+/**
+ * One manual run as the book's scenarios do it: fresh session, the prompt fetched in the run,
+ * and the run's quality checks and interaction id recorded as the HTTP route records them.
+ */
+export async function runTurn(ctx: ScenarioContext, manual: ManualRun): Promise<{ run: AgentRun; interactionId: string }> {
+  const input = manualInput(manual);
+  const run = await ctx.agent.run(input, {
+    traceContext: manualTraceContext(ctx, input.conversation_id, manual.userId, manual.traceName, manual.tags),
     mustFetchPrompt: true,
   });
-  return state;
+  return { run, interactionId: ctx.quality.recordRun(run) };
+}
+
+export async function runOnce(ctx: ScenarioContext, manual: ManualRun) {
+  return (await runTurn(ctx, manual)).run.state;
 }

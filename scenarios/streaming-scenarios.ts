@@ -10,12 +10,14 @@ const TAGS = ['order-status', 'streaming', 'manual-scenario'];
 /** The model streams the answer (consumed here, not printed); prints the outcome. */
 export const stream: Scenario = async (ctx) => {
   const input = manualInput({ userId: USER, traceName: 'manual-stream', tags: TAGS });
-  const { state } = await ctx.agent.stream(
+  const run = await ctx.agent.stream(
     input,
     { traceContext: manualTraceContext(ctx, input.conversation_id, USER, 'manual-stream', TAGS), mustFetchPrompt: true },
     () => {},
   );
-  ctx.print(state.outcome);
+  // As the streaming route's `done` does: the run's quality checks and interaction id.
+  ctx.quality.recordRun(run);
+  ctx.print(run.state.outcome);
 };
 
 /** The escalation path (no model call); prints each sanitized update as one compact JSON line. */

@@ -1,4 +1,10 @@
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { ConfigError, loadEnvironment, parseSettings, type Settings } from './config/settings.js';
+import { redactRedisUrl } from './fleet/redis-link.js';
+import { WEBHOOK_PATH } from './http/routes/langfuse-webhook.js';
+import { SIGNATURE_HEADER, signLangfuseWebhook } from './http/webhook-signature.js';
 import { DEFAULT_PROMPT_LABEL, PROMPT_NAME } from './prompts/prompt-template.js';
 
 /** `npm run doctor`: is the configured stack usable? One line per check, with a fix hint. */
@@ -85,9 +91,75 @@ async function checkOpenAi(settings: Settings): Promise<CheckResult> {
   }
 }
 
-export async function runDoctor(settings: Settings): Promise<CheckResult[]> {
-  const [langfuse, collector, model] = await Promise.all([checkLangfuse(settings), checkCollector(settings), checkOpenAi(settings)]);
-  return [...langfuse, collector, model];
+/** The running service's base URL as this machine reaches it (HOST 0.0.0.0 → 127.0.0.1). */
+export function defaultServiceUrl(settings: Settings): string {
+  const host = ['0.0.0.0', '::', ''].includes(settings.service.host) ? '127.0.0.1' : settings.service.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${settings.service.port}`;
+}
+
+/**
+ * Is the webhook secret set, and does the running service verify it? Posts a self-signed test
+ * event of a type the route acknowledges and ignores: nothing is refetched.
+ */
+async function checkWebhook(settings: Settings, serviceUrl: string): Promise<CheckResult> {
+  const secret = settings.fleet.webhookSecret;
+  if (!secret) {
+    return {
+      ok: true,
+      name: 'webhook',
+      detail: 'LANGFUSE_WEBHOOK_SECRET not set: a label moved in Langfuse reaches each replica within PROMPT_CACHE_TTL_SECONDS',
+      hint: 'create the automation in Langfuse (README "Running a fleet") and set LANGFUSE_WEBHOOK_SECRET',
+    };
+  }
+  const url = `${serviceUrl}${WEBHOOK_PATH}`;
+  const body = JSON.stringify({ id: `doctor-${randomUUID()}`, timestamp: new Date().toISOString(), type: 'doctor-test', apiVersion: 'v1' });
+  try {
+    const response = await get(url, { 'content-type': 'application/json', [SIGNATURE_HEADER]: signLangfuseWebhook(secret, body, Date.now() / 1000) }, { method: 'POST', body });
+    const status = response.ok ? ((await response.json()) as { status?: string }).status : undefined;
+    if (status === 'ignored') return { ok: true, name: 'webhook', detail: `secret set; ${url} verified a signed test event` };
+    if (response.status === 401) return { ok: false, name: 'webhook', detail: `${url} refused the signature (401)`, hint: 'the service runs with another LANGFUSE_WEBHOOK_SECRET: restart it after changing .env' };
+    if (response.status === 404) return { ok: false, name: 'webhook', detail: `${url} does not exist (404)`, hint: 'the service runs without LANGFUSE_WEBHOOK_SECRET: set it and restart' };
+    return { ok: false, name: 'webhook', detail: `${url} answered ${response.status}`, hint: 'check the service log' };
+  } catch (error) {
+    return { ok: false, name: 'webhook', detail: `cannot reach ${url}: ${unreachable(error)}`, hint: 'start the service (npm start, or docker compose --profile app up -d), or pass --service-url' };
+  }
+}
+
+/** Redis answers PING (only when REDIS_URL is set; the service runs without it, per process). */
+async function checkRedis(settings: Settings): Promise<CheckResult | undefined> {
+  const url = settings.fleet.redisUrl;
+  if (!url) return undefined;
+  const target = redactRedisUrl(url);
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: TIMEOUT_MS, commandTimeout: TIMEOUT_MS, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+  // The connection error says why (ECONNREFUSED, ENOTFOUND, WRONGPASS); the rejected call only says "closed".
+  let cause: (Error & { code?: string }) | undefined;
+  client.on('error', (error: Error) => (cause ??= error));
+  try {
+    await client.connect();
+    await client.ping();
+    const version = /redis_version:(\S+)/.exec(await client.info('server'))?.[1];
+    return { ok: true, name: 'redis', detail: `${target} answers (Redis ${version ?? 'unknown version'}): limits and prompt changes shared by replicas` };
+  } catch (error) {
+    return {
+      ok: false,
+      name: 'redis',
+      detail: `cannot reach ${target}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+      hint: 'start it (docker compose up -d agent-redis) or fix REDIS_URL; until then each replica limits and refreshes on its own',
+    };
+  } finally {
+    client.disconnect();
+  }
+}
+
+export async function runDoctor(settings: Settings, options: { serviceUrl?: string } = {}): Promise<CheckResult[]> {
+  const [langfuse, collector, model, webhook, redis] = await Promise.all([
+    checkLangfuse(settings),
+    checkCollector(settings),
+    checkOpenAi(settings),
+    checkWebhook(settings, options.serviceUrl ?? defaultServiceUrl(settings)),
+    checkRedis(settings),
+  ]);
+  return [...langfuse, collector, model, webhook, ...(redis ? [redis] : [])];
 }
 
 export function formatResult(r: CheckResult): string {
@@ -95,6 +167,7 @@ export function formatResult(r: CheckResult): string {
 }
 
 async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { 'service-url': { type: 'string' } } });
   let settings: Settings;
   try {
     settings = parseSettings(loadEnvironment());
@@ -105,7 +178,7 @@ async function main(): Promise<number> {
     }
     throw error;
   }
-  const results = await runDoctor(settings);
+  const results = await runDoctor(settings, { serviceUrl: values['service-url']?.replace(/\/+$/, '') });
   for (const r of results) process.stdout.write(`${formatResult(r)}\n`);
   return results.every((r) => r.ok) ? 0 : 1;
 }

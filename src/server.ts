@@ -1,8 +1,11 @@
 import { ConfigError, loadSettings, type Settings } from './config/settings.js';
+import { systemClock } from './clock.js';
+import { announceFleet, createFleet } from './fleet/fleet.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { PROMPT_NAME, DEFAULT_PROMPT_LABEL } from './prompts/prompt-template.js';
-import { announceDefaults, createRuntime } from './runtime.js';
+import { PriceCatalog } from './model/price-catalog.js';
+import { announceDefaults, createPromptSnapshot, createRuntime } from './runtime.js';
 import { createHttpInstrumentation } from './telemetry/http-instrumentation.js';
 import { startTelemetry } from './telemetry/tracing.js';
 
@@ -12,8 +15,10 @@ const REPEAT_SIGNAL_WINDOW_MS = 1_000;
 /** Owns the process: config, telemetry, listen, signals, graceful drain. */
 async function main(): Promise<void> {
   let settings: Settings;
+  let prices: PriceCatalog;
   try {
     settings = loadSettings();
+    prices = PriceCatalog.load(settings.cost.pricesFile);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -22,10 +27,16 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const logger = createLogger(settings.service.logLevel);
+  const logger = createLogger(settings.service.logLevel, process.stdout, {
+    format: settings.service.logFormat,
+    environment: settings.service.environment,
+  });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer);
+  announceFleet(settings, logger);
+  const runtime = createRuntime(settings, logger, telemetry.tracer, { prices, promptSnapshot: createPromptSnapshot(settings, logger) });
+  // Redis (when configured) connects in the background: start-up never waits on it.
+  const fleet = createFleet({ settings, prompts: runtime.prompts, logger, clock: systemClock });
 
   // Warm the prompt cache; a Langfuse outage here is retried in the background, not fatal.
   const labels = [DEFAULT_PROMPT_LABEL, ...settings.prompts.experiment.map((arm) => arm.label)];
@@ -38,9 +49,13 @@ async function main(): Promise<void> {
   const app = await buildApp({
     agent: runtime.agent,
     prompts: runtime.prompts,
+    quality: runtime.quality,
     settings,
     logger,
     httpInstrumentation: telemetry.enabled ? createHttpInstrumentation() : undefined,
+    fleet,
+    rateLimitStore: fleet.rateLimitStore,
+    metrics: runtime.metrics,
   });
   // A deep accept backlog: bursts of thousands of connects otherwise wait on SYN retries.
   await app.listen({ host: settings.service.host, port: settings.service.port, backlog: 4096 });
@@ -64,10 +79,17 @@ async function main(): Promise<void> {
       process.exit(1);
     }, settings.service.shutdownGraceMs);
     deadline.unref();
+    const deadlineAt = Date.now() + settings.service.shutdownGraceMs;
     runtime.prompts.stop();
     await app.close();
-    await telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span flush failed'));
-    logger.info('stopped');
+    await fleet.close().catch((error: unknown) => logger.warn({ err: error }, 'Redis close failed'));
+    await runtime.prompts.flushSnapshot();
+    // Queued scores, spans and metrics flush side by side, scores within the grace period (a margin left for the exit).
+    const [scores] = await Promise.all([
+      runtime.scores.close(deadlineAt - Math.min(1_000, settings.service.shutdownGraceMs / 10)),
+      telemetry.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'span/metric flush failed')),
+    ]);
+    logger.info({ scores }, 'stopped');
     process.exit(0);
   };
   process.on('SIGTERM', (s) => void stop(s));

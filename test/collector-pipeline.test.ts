@@ -320,8 +320,14 @@ describe.skipIf(skipReason !== undefined)('collector pipeline (real otelcol → 
     const root = spans.find((x) => x.name === 'invoke_agent order-status') as ReceivedSpan;
     expect(root).toBeDefined();
     expect(model.traceId).toBe(root.traceId);
-    expect(model.attributeTypes['langfuse.observation.prompt.version']).toBe('int');
-    expect(model.attributes['langfuse.observation.prompt.name']).toBe('order-status-answer');
+    // Local prompt file (PROMPT_SOURCE=local): the generation claims no Langfuse prompt link;
+    // compose_answer says which local version answered (an int, as Langfuse's would be).
+    expect(model.attributes['langfuse.observation.type']).toBe('generation');
+    expect(model.attributes['langfuse.observation.prompt.version']).toBeUndefined();
+    expect(model.attributes['langfuse.observation.prompt.name']).toBeUndefined();
+    const compose = spans.find((x) => x.name === 'workflow.node compose_answer') as ReceivedSpan;
+    expect(compose.attributes).toMatchObject({ 'app.prompt.fetch.source': 'local', 'app.prompt.version': 1 });
+    expect(compose.attributeTypes['app.prompt.version']).toBe('int');
     expect(model.attributes['langfuse.user.id']).toBe('usr_pseudo_prompt_demo');
     // One run, one trace: every span the scenario produced arrived in the same trace.
     expect(new Set(spans.map((x) => x.traceId)).size).toBe(1);

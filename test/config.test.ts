@@ -43,12 +43,51 @@ describe('settings', () => {
     [{ SERVICE_API_KEYS: 'short' }, 'SERVICE_API_KEYS'],
     [{ GRAPH_LAYOUT: 'six-nodes' }, 'GRAPH_LAYOUT'],
     [{ OPENAI_HTTP_CLIENT: 'axios' }, 'OPENAI_HTTP_CLIENT'],
+    [{ DEPLOYMENT_ENVIRONMENT: 'production', OPENAI_API_KEY: 'k', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', SERVICE_API_KEYS: 'k'.repeat(16) }, 'INTERACTION_SIGNING_KEY'],
+    [{ INTERACTION_SIGNING_KEY: 'too-short' }, 'INTERACTION_SIGNING_KEY'],
+    [{ INTERACTION_TTL_SECONDS: '0' }, 'INTERACTION_TTL_SECONDS'],
+    [{ SCORE_QUEUE_SIZE: 'lots' }, 'SCORE_QUEUE_SIZE'],
+    [{ SCORE_SEND_CONCURRENCY: '0' }, 'SCORE_SEND_CONCURRENCY'],
+    [{ SCORE_REQUEST_TIMEOUT_MS: '-1' }, 'SCORE_REQUEST_TIMEOUT_MS'],
+    [{ SCORE_RETRY_MAX_DELAY_MS: 'soon' }, 'SCORE_RETRY_MAX_DELAY_MS'],
     // The old per-key limit: still set, it would be silently ignored.
     [{ RATE_LIMIT_PER_MINUTE: '600' }, 'RATE_LIMIT_PER_MINUTE: replaced by RATE_LIMIT_PER_USER_PER_MINUTE'],
     [{ RATE_LIMIT_PER_USER_PER_MINUTE: '-1' }, 'RATE_LIMIT_PER_USER_PER_MINUTE'],
+    [{ REDIS_URL: 'http://redis:6379' }, 'REDIS_URL: must be a redis:// or rediss:// URL'],
+    [{ REDIS_URL: 'redis-host:6379' }, 'REDIS_URL'],
+    [{ REDIS_COMMAND_TIMEOUT_MS: '0' }, 'REDIS_COMMAND_TIMEOUT_MS'],
+    [{ LANGFUSE_WEBHOOK_SECRET: 'short' }, 'LANGFUSE_WEBHOOK_SECRET'],
   ])('rejects %o naming %s', (env, variable) => {
     expect(() => parseSettings(env)).toThrow(ConfigError);
     expect(() => parseSettings(env)).toThrow(variable);
+  });
+
+  it('quality signals: 7-day ids, a bounded score queue, scores sent only in Langfuse prompt mode, key rotation lists', () => {
+    expect(parseSettings({}).quality).toEqual({
+      signingKeys: [],
+      interactionTtlSeconds: 604_800,
+      sendScores: false,
+      scoreQueueSize: 10_000,
+      scoreConcurrency: 4,
+      scoreRequestTimeoutMs: 5_000,
+      scoreRetryMaxDelayMs: 30_000,
+    });
+    const s = parseSettings({ LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', INTERACTION_SIGNING_KEY: `${'a'.repeat(32)}, ${'b'.repeat(40)}` });
+    expect(s.quality).toMatchObject({ sendScores: true, signingKeys: ['a'.repeat(32), 'b'.repeat(40)] });
+    expect(parseSettings({ LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', PROMPT_SOURCE: 'local' }).quality.sendScores).toBe(false);
+  });
+
+  it('never echoes a signing key in its error', () => {
+    expect(() => parseSettings({ INTERACTION_SIGNING_KEY: 'secret-but-short' })).toThrow(/^(?!.*secret-but-short).*$/s);
+  });
+
+  it('fleet: webhook and Redis off by default; the prompt snapshot on in Langfuse mode only', () => {
+    expect(parseSettings({}).fleet).toEqual({ webhookSecret: undefined, redisUrl: undefined, redisCommandTimeoutMs: 250, promptSnapshotFile: undefined });
+    const langfuse = { LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk' };
+    expect(parseSettings(langfuse).fleet.promptSnapshotFile).toBe('.cache/prompt-snapshot.json');
+    expect(parseSettings({ ...langfuse, PROMPT_SNAPSHOT_FILE: 'off' }).fleet.promptSnapshotFile).toBeUndefined();
+    const fleet = parseSettings({ ...langfuse, REDIS_URL: 'rediss://:secret@redis.internal:6380/2', LANGFUSE_WEBHOOK_SECRET: `lf-whsec_${'0'.repeat(64)}` }).fleet;
+    expect(fleet).toMatchObject({ redisUrl: 'rediss://:secret@redis.internal:6380/2', webhookSecret: `lf-whsec_${'0'.repeat(64)}` });
   });
 
   it('reads .env when present, and the real environment wins', () => {

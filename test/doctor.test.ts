@@ -7,6 +7,8 @@ import { startSeededLangfuse } from './support/seeded-langfuse.js';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
 import { runNodeScript } from './support/processes.js';
+import { build } from './support/build.js';
+import { redisUnavailable, startTestRedis } from './support/redis-server.js';
 
 let langfuse: LangfusePromptStandIn;
 let openai: OpenAIStandIn;
@@ -43,6 +45,7 @@ describe('npm run doctor', () => {
       ['prompt prod-b', true],
       ['collector', true],
       ['model', true],
+      ['webhook', true],
     ]);
   });
 
@@ -60,8 +63,51 @@ describe('npm run doctor', () => {
   it('runs as a CLI: one line per check, exit 1 on any failure', async () => {
     const ok = await runNodeScript('src/doctor.ts', [], env());
     expect(ok.code).toBe(0);
-    expect(ok.stdout.trim().split('\n')).toHaveLength(4);
+    expect(ok.stdout.trim().split('\n')).toHaveLength(5);
     const bad = await runNodeScript('src/doctor.ts', [], env({ OTEL_EXPORTER_OTLP_ENDPOINT: deadUrl }));
     expect(bad.code).toBe(1);
+  });
+});
+
+describe('npm run doctor: the fleet (webhook, Redis)', () => {
+  const SECRET = `lf-whsec_${'d0'.repeat(32)}`;
+
+  async function listening(env: Record<string, string>): Promise<string> {
+    const { app } = await build({ env });
+    return app.listen({ host: '127.0.0.1', port: 0 });
+  }
+
+  it('says whether the webhook secret is set and, when it is, that the running service verifies a signed test event', async () => {
+    const unset = await runDoctor(parseSettings(env()));
+    expect(unset.find((r) => r.name === 'webhook')).toMatchObject({ ok: true, detail: expect.stringContaining('LANGFUSE_WEBHOOK_SECRET not set') });
+
+    const serviceUrl = await listening({ LANGFUSE_WEBHOOK_SECRET: SECRET });
+    const ok = await runDoctor(parseSettings(env({ LANGFUSE_WEBHOOK_SECRET: SECRET })), { serviceUrl });
+    expect(ok.find((r) => r.name === 'webhook')).toMatchObject({ ok: true, detail: `secret set; ${serviceUrl}/webhooks/langfuse verified a signed test event` });
+
+    const wrong = await runDoctor(parseSettings(env({ LANGFUSE_WEBHOOK_SECRET: `lf-whsec_${'e1'.repeat(32)}` })), { serviceUrl });
+    expect(formatResult(wrong.find((r) => r.name === 'webhook')!)).toMatch(/FAIL {2}webhook .*refused the signature \(401\).*another LANGFUSE_WEBHOOK_SECRET/);
+
+    const withoutRoute = await listening({});
+    const missing = await runDoctor(parseSettings(env({ LANGFUSE_WEBHOOK_SECRET: SECRET })), { serviceUrl: withoutRoute });
+    expect(missing.find((r) => r.name === 'webhook')).toMatchObject({ ok: false, hint: expect.stringContaining('without LANGFUSE_WEBHOOK_SECRET') });
+
+    const down = await runDoctor(parseSettings(env({ LANGFUSE_WEBHOOK_SECRET: SECRET })), { serviceUrl: deadUrl });
+    expect(down.find((r) => r.name === 'webhook')).toMatchObject({ ok: false, detail: expect.stringContaining('ECONNREFUSED') });
+  });
+
+  it.skipIf(redisUnavailable())('reports Redis reachability when REDIS_URL is set, without printing its password', async () => {
+    const redis = await startTestRedis();
+    try {
+      const ok = await runDoctor(parseSettings(env({ REDIS_URL: redis.url })));
+      expect(ok.find((r) => r.name === 'redis')).toMatchObject({ ok: true, detail: expect.stringMatching(/answers \(Redis \d+\.\d+/) });
+      const dead = await runDoctor(parseSettings(env({ REDIS_URL: `redis://:hunter2@127.0.0.1:${new URL(deadUrl).port}/0` })));
+      const line = formatResult(dead.find((r) => r.name === 'redis')!);
+      expect(line).toMatch(/^FAIL {2}redis .*ECONNREFUSED.*→ start it/);
+      expect(line).not.toContain('hunter2');
+      expect((await runDoctor(parseSettings(env()))).some((r) => r.name === 'redis')).toBe(false);
+    } finally {
+      await redis.stop();
+    }
   });
 });

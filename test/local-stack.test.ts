@@ -27,6 +27,7 @@ const BUILDER_MANIFEST = path.join(ROOT, 'collector', 'builder-config.yaml');
 const BUILD_SCRIPT = path.join(ROOT, 'collector', 'build-collector.sh');
 const ENV_EXAMPLE = path.join(ROOT, '.env.example');
 const COLLECTOR_BIN = path.join(ROOT, '.cache', 'otelcol', 'otelcol-order-status');
+const PROMETHEUS_CONFIG = path.join(ROOT, 'prometheus', 'prometheus.yml');
 
 const REQUIRE_COMPOSE = process.env.CI_REQUIRE_COMPOSE === '1';
 const REQUIRE_COLLECTOR = process.env.CI_REQUIRE_COLLECTOR === '1';
@@ -149,7 +150,7 @@ describe('local stack: environment documentation', () => {
   });
 
   it("every variable the service reads is documented in .env.example and passed to compose's app service", () => {
-    const appEnv = serviceEnv(rec(rec(readYaml(COMPOSE_FILE).services, 'services')['order-status-agent'], 'order-status-agent'));
+    const appEnv = serviceEnv(rec(rec(readYaml(COMPOSE_FILE).services, 'services')['agent'], 'agent'));
     expect(SETTINGS_VARIABLES.filter((v) => !documented.has(v))).toEqual([]);
     // HOST/PORT and the endpoints are fixed for the container; everything else comes from .env.
     expect(SETTINGS_VARIABLES.filter((v) => !(v in appEnv))).toEqual([]);
@@ -243,11 +244,11 @@ describe('local stack: compose topology', () => {
 
   it('has the Langfuse v4 topology, the collector and the optional app', () => {
     expect([...svcs.keys()].sort()).toEqual(
-      ['clickhouse', 'langfuse-web', 'langfuse-worker', 'minio', 'order-status-agent', 'otel-collector', 'postgres', 'redis'].sort(),
+      ['agent', 'agent-proxy', 'agent-redis', 'clickhouse', 'langfuse-web', 'langfuse-worker', 'minio', 'otel-collector', 'postgres', 'prometheus', 'redis'].sort(),
     );
     expect(svc('langfuse-web').image).toBe('docker.langfuse.com/langfuse/langfuse:4');
     expect(svc('langfuse-worker').image).toBe('docker.langfuse.com/langfuse/langfuse-worker:4');
-    expect(svc('order-status-agent').profiles).toEqual(['app']);
+    for (const name of ['agent', 'agent-proxy', 'agent-redis']) expect(svc(name).profiles, name).toEqual(['app']);
   });
 
   it('pins every image (no latest, no missing tag; ClickHouse to a full version)', () => {
@@ -294,23 +295,23 @@ describe('local stack: compose topology', () => {
     }
     expect(count).toBeGreaterThan(5);
     expect(svc('otel-collector').ports).toContain('127.0.0.1:4318:4318');
-    expect(svc('order-status-agent').ports).toContain('127.0.0.1:8080:8080');
+    expect(svc('agent-proxy').ports).toContain('127.0.0.1:8080:80');
   });
 
   it('gates start-up on healthchecks and keeps data in named volumes', () => {
     const volumes = rec(compose.volumes, 'volumes');
-    for (const name of ['postgres', 'clickhouse', 'redis', 'minio', 'langfuse-web', 'langfuse-worker', 'order-status-agent']) {
+    for (const name of ['postgres', 'clickhouse', 'redis', 'minio', 'langfuse-web', 'langfuse-worker', 'agent', 'agent-proxy', 'agent-redis', 'prometheus']) {
       expect(svc(name).healthcheck, `${name} healthcheck`).toBeDefined();
     }
     expect(JSON.stringify(svc('langfuse-web').healthcheck)).toContain('/api/public/health');
-    expect(JSON.stringify(svc('order-status-agent').healthcheck)).toContain('/healthz');
+    expect(JSON.stringify(svc('agent').healthcheck)).toContain('/healthz');
     for (const name of ['langfuse-web', 'langfuse-worker']) {
       const dep = rec(svc(name).depends_on, `${name}.depends_on`);
       for (const d of ['postgres', 'clickhouse', 'redis', 'minio']) {
         expect(rec(dep[d], `${name}.depends_on.${d}`).condition).toBe('service_healthy');
       }
     }
-    expect(rec(rec(svc('order-status-agent').depends_on, 'app deps')['langfuse-web'], 'dep').condition).toBe('service_healthy');
+    expect(rec(rec(svc('agent').depends_on, 'app deps')['langfuse-web'], 'dep').condition).toBe('service_healthy');
     expect(svc('postgres').volumes).toContain('langfuse_postgres_data:/var/lib/postgresql/data');
     for (const [name, s] of svcs) {
       for (const v of (s.volumes as unknown[] | undefined) ?? []) {
@@ -339,7 +340,7 @@ describe('local stack: compose topology', () => {
     expect(col.LANGFUSE_PUBLIC_KEY).toMatch(/^\$\{LANGFUSE_PUBLIC_KEY:\?/);
     expect(col.LANGFUSE_SECRET_KEY).toMatch(/^\$\{LANGFUSE_SECRET_KEY:\?/);
     expect(col.LANGFUSE_OTEL_ENDPOINT).toBe('http://langfuse-web:3000/api/public/otel');
-    const app = serviceEnv(svc('order-status-agent'));
+    const app = serviceEnv(svc('agent'));
     expect(app.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
     expect(app.LANGFUSE_BASE_URL).toBe('http://langfuse-web:3000');
     expect(app.HOST).toBe('0.0.0.0');
@@ -350,7 +351,7 @@ describe('local stack: compose topology', () => {
 
   it('marks every secret as CHANGEME and never gives it a default', () => {
     const text = readFileSync(COMPOSE_FILE, 'utf8');
-    for (const secret of ['POSTGRES_PASSWORD', 'CLICKHOUSE_PASSWORD', 'REDIS_AUTH', 'MINIO_ROOT_PASSWORD', 'SALT', 'ENCRYPTION_KEY', 'NEXTAUTH_SECRET', 'LANGFUSE_INIT_USER_PASSWORD', 'LANGFUSE_SECRET_KEY']) {
+    for (const secret of ['POSTGRES_PASSWORD', 'CLICKHOUSE_PASSWORD', 'REDIS_AUTH', 'MINIO_ROOT_PASSWORD', 'SALT', 'ENCRYPTION_KEY', 'NEXTAUTH_SECRET', 'LANGFUSE_INIT_USER_PASSWORD', 'LANGFUSE_SECRET_KEY', 'AGENT_REDIS_PASSWORD']) {
       expect(text, secret).not.toMatch(new RegExp(`\\$\\{${secret}:?-`));
       const lines = text.split('\n').filter((l) => l.includes(`\${${secret}`));
       expect(lines.length, secret).toBeGreaterThan(0);
@@ -364,6 +365,65 @@ describe('local stack: compose topology', () => {
   });
 });
 
+describe('local stack: a fleet of agents (README "Running a fleet")', () => {
+  const compose = readYaml(COMPOSE_FILE);
+  const svcs = new Map(services(compose));
+  const svc = (name: string): Yaml => svcs.get(name) ?? rec(undefined, `service ${name}`);
+  const proxyConfig = readFileSync(path.join(ROOT, 'nginx', 'agent-proxy.conf'), 'utf8');
+
+  it('can scale the agent: no fixed container name, no host port; clients come in through the proxy on 127.0.0.1', () => {
+    const agent = svc('agent');
+    expect(agent.container_name).toBeUndefined();
+    expect(agent.ports).toBeUndefined();
+    expect(svc('agent-proxy').ports).toEqual(['127.0.0.1:8080:80']);
+    expect(rec(rec(svc('agent-proxy').depends_on, 'proxy deps').agent, 'dep').condition).toBe('service_started');
+  });
+
+  it('runs the proxy from a pinned nginx with the repo config, balancing over every replica and re-resolving them', () => {
+    const proxy = svc('agent-proxy');
+    // `resolve` on an upstream server needs open-source nginx >= 1.27.3.
+    const [major, minor] = (imageTag(String(proxy.image)) as string).split(/[.-]/).map(Number) as [number, number];
+    expect(String(proxy.image)).toMatch(/^(docker\.io\/)?nginx:\d+\.\d+\.\d+(-alpine)?$/);
+    expect(major * 1000 + minor).toBeGreaterThanOrEqual(1027);
+    expect(proxy.volumes).toEqual(['./nginx/agent-proxy.conf:/etc/nginx/conf.d/default.conf:ro']);
+    expect(proxyConfig).toMatch(/resolver 127\.0\.0\.11 /);
+    expect(proxyConfig).toMatch(/upstream agent \{[^}]*zone agent[^}]*server agent:8080 resolve;/s);
+    expect(proxyConfig).toMatch(/^\s*listen 80;/m);
+    expect(proxyConfig).toContain('proxy_pass http://agent;');
+    // The webhook's body limit, and SSE passed through unbuffered.
+    expect(proxyConfig).toMatch(/client_max_body_size 64k;/);
+    expect(proxyConfig).toMatch(/proxy_buffering off;/);
+    expect(JSON.stringify(proxy.healthcheck)).toContain('/proxy-health');
+  });
+
+  it("lets Langfuse's worker deliver webhooks to the proxy (whitelisted host, port 80 in-network)", () => {
+    for (const name of ['langfuse-web', 'langfuse-worker']) {
+      expect(serviceEnv(svc(name)).LANGFUSE_WEBHOOK_WHITELISTED_HOST, name).toBe('agent-proxy');
+    }
+  });
+
+  it("gives the agents their own Redis (not Langfuse's), password-protected, without persistence", () => {
+    const redis = svc('agent-redis');
+    expect(String(redis.image)).toMatch(/^(docker\.io\/)?redis:\d+\.\d+\.\d+$/);
+    expect(String(redis.command)).toContain('--requirepass ${AGENT_REDIS_PASSWORD:?');
+    expect(String(redis.command)).toMatch(/--appendonly no/);
+    expect(redis.ports).toEqual(['127.0.0.1:6380:6379']);
+    const app = serviceEnv(svc('agent'));
+    expect(app.REDIS_URL).toMatch(/^redis:\/\/:\$\{AGENT_REDIS_PASSWORD:\?[^}]+\}@agent-redis:6379\/0$/);
+    expect(app.REDIS_URL).not.toContain('REDIS_AUTH');
+    expect(app.LANGFUSE_WEBHOOK_SECRET).toBe('${LANGFUSE_WEBHOOK_SECRET:-}');
+    // Redis is optional: the agent starts without waiting for it to be healthy.
+    expect(rec(rec(svc('agent').depends_on, 'app deps')['agent-redis'], 'dep').condition).toBe('service_started');
+  });
+
+  it('keeps the prompt snapshot on a volume the replicas share, writable by the non-root user', () => {
+    const app = serviceEnv(svc('agent'));
+    expect(app.PROMPT_SNAPSHOT_FILE).toBe('/app/.cache/prompt-snapshot.json');
+    expect(svc('agent').volumes).toEqual(['agent_prompt_snapshot:/app/.cache']);
+    expect(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).toMatch(/mkdir -p \/app\/\.cache && chown node:node \/app\/\.cache\s+USER node/);
+  });
+});
+
 describe('local stack: otel-collector.yaml', () => {
   const cfg = readYaml(COLLECTOR_CONFIG);
 
@@ -374,6 +434,24 @@ describe('local stack: otel-collector.yaml', () => {
     expect(traces.exporters).toEqual(['otlp_http/langfuse', 'debug']);
     const otlp = rec(rec(cfg.receivers, 'receivers').otlp, 'otlp');
     expect(Object.keys(rec(otlp.protocols, 'protocols'))).toEqual(['http']);
+  });
+
+  it('wires metrics otlp → memory_limiter, batch → prometheus, served where Prometheus scrapes', () => {
+    const metrics = rec(rec(rec(cfg.service, 'service').pipelines, 'pipelines').metrics, 'metrics');
+    expect(metrics.receivers).toEqual(['otlp']);
+    expect(metrics.processors).toEqual(['memory_limiter', 'batch']);
+    expect(metrics.exporters).toEqual(['prometheus']);
+    const prom = rec(rec(cfg.exporters, 'exporters').prometheus, 'prometheus exporter');
+    expect(String(prom.endpoint)).toBe('${env:OTELCOL_PROMETHEUS_ENDPOINT:-0.0.0.0:8889}');
+    // Prometheus (compose) scrapes the port compose configures for the exporter.
+    const compose = readYaml(COMPOSE_FILE);
+    const collectorEnv = serviceEnv(rec(rec(compose.services, 'services')['otel-collector'], 'otel-collector'));
+    const port = String(collectorEnv.OTELCOL_PROMETHEUS_ENDPOINT).split(':').pop();
+    const scrape = rec(readYaml(PROMETHEUS_CONFIG), 'prometheus.yml').scrape_configs as Yaml[];
+    const targets = scrape.flatMap((job) => (job.static_configs as Yaml[]).flatMap((c) => c.targets as string[]));
+    expect(targets).toEqual([`otel-collector:${port}`]);
+    // The exporter sets job/instance from the resource (service.name, service.instance.id): keep them.
+    expect(scrape[0]?.honor_labels).toBe(true);
   });
 
   it('exports to the Langfuse OTLP base URL with Basic auth, the v4 header and bounded retries', () => {
@@ -403,6 +481,7 @@ describe('local stack: otel-collector.yaml', () => {
       batch: 'batchprocessor',
       otlp_http: 'otlphttpexporter',
       debug: 'debugexporter',
+      prometheus: 'prometheusexporter',
       basicauth: 'basicauthextension',
       health_check: 'healthcheckextension',
     };
@@ -440,4 +519,54 @@ describe('local stack: otel-collector.yaml', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 35 * 60_000);
+});
+
+describe('local stack: prometheus', () => {
+  const compose = readYaml(COMPOSE_FILE);
+  const prometheus = rec(rec(compose.services, 'services').prometheus, 'prometheus');
+
+  it('runs a pinned Prometheus on 127.0.0.1:9090 with the repo config and alert rules, data in a named volume', () => {
+    expect(String(prometheus.image)).toMatch(/^(docker\.io\/)?prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(prometheus.ports).toEqual(['127.0.0.1:9090:9090']);
+    // Nothing else publishes 9090 (MinIO's S3 port moved to 9002 for it).
+    for (const [name, s] of services(compose)) {
+      if (name === 'prometheus') continue;
+      for (const p of (s.ports as unknown[] | undefined) ?? []) expect(String(p), name).not.toMatch(/:9090:/);
+    }
+    expect(prometheus.volumes).toEqual(
+      expect.arrayContaining(['./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro', './prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro']),
+    );
+    expect(prometheus.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    expect(Object.keys(rec(compose.volumes, 'volumes'))).toContain('prometheus_data');
+    expect(rec(rec(prometheus.depends_on, 'depends_on')['otel-collector'], 'dep').condition).toBe('service_started');
+    const config = readYaml(PROMETHEUS_CONFIG);
+    expect(config.rule_files).toEqual(['alerts.yml']);
+  });
+
+  it('holds the seven SPEC §13 alerts, each with for, severity, summary and a runbook section in the README', () => {
+    const rules = (rec(readYaml(path.join(ROOT, 'prometheus', 'alerts.yml')), 'alerts').groups as Yaml[]).flatMap((g) => g.rules as Yaml[]);
+    const alerts = rules.filter((r) => r.alert !== undefined);
+    expect(alerts.map((a) => a.alert)).toEqual([
+      'OrderStatusAvailabilityBurn',
+      'OrderStatusLatencyP95High',
+      'OrderStatusPromptServedFromCache',
+      'OrderStatusPromptUnavailable',
+      'OrderStatusModelErrors',
+      'OrderStatusCostPerHourHigh',
+      'OrderStatusNegativeFeedbackHigh',
+    ]);
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const a of alerts) {
+      const name = String(a.alert);
+      expect(String(a.for), name).toMatch(/^\d+[smh]$/);
+      expect(['critical', 'warning'], name).toContain(rec(a.labels, `${name}.labels`).severity);
+      const annotations = rec(a.annotations, `${name}.annotations`);
+      expect(String(annotations.summary), name).not.toBe('');
+      expect(annotations.runbook_url, name).toBe(`README.md#${name.toLowerCase()}`);
+      // The runbook the annotation points to exists, with its rollback command.
+      const section = readme.split(/^### /m).find((s) => s.startsWith(`${name}\n`));
+      expect(section, `README.md has no "### ${name}" runbook`).toBeDefined();
+      expect(section).toContain('npm run prompts -- rollback --label production');
+    }
+  });
 });

@@ -115,8 +115,8 @@ describe('list, show', () => {
 
   it('lists one line per version', async () => {
     expect(await admin().list()).toEqual([
-      'v1  production,prod-a  Initial order-status answer prompt',
-      'v2  prod-b,latest  Escalate explicitly when the policy evidence does not cover the order state',
+      'order-status-answer v1  production,prod-a  Initial order-status answer prompt',
+      'order-status-answer v2  prod-b,latest  Escalate explicitly when the policy evidence does not cover the order state',
     ]);
   });
 
@@ -270,7 +270,7 @@ describe('the real CLI process', () => {
     expect(second).toMatchObject({ code: 0, stdout: 'labels ok on version 1 [production, prod-a]\nlabels ok on version 2 [prod-b]\nunchanged\n' });
     expect(writes()).toEqual([]);
     const list = await cli(['list']);
-    expect(list.stdout.split('\n')[0]).toBe('v1  production,prod-a  Initial order-status answer prompt');
+    expect(list.stdout.split('\n')[0]).toBe('order-status-answer v1  production,prod-a  Initial order-status answer prompt');
   });
 
   it('exits 1 with the 401 message and prints no secret', async () => {

@@ -89,10 +89,20 @@ describe('POST /order-status/stream', () => {
     const done = events.at(-1)?.data;
     expect(tokens(events).join('')).toBe(done.answer);
 
-    // The same question on /order-status: the same body, field for field (trace ids differ per run).
+    // The same question on /order-status: the same body, field for field (trace and interaction ids are per run).
     const plain = (await app.inject({ method: 'POST', url: '/order-status', payload: { ...body, conversation_id: 'conv_stream_order' } })).json();
     expect(Object.keys(done).sort()).toEqual(Object.keys(plain).sort());
-    expect({ ...done, trace_id: undefined }).toEqual({ ...plain, trace_id: undefined });
+    expect(done.interaction_id).toEqual(expect.any(String));
+    expect({ ...done, trace_id: undefined, interaction_id: undefined }).toEqual({ ...plain, trace_id: undefined, interaction_id: undefined });
+  });
+
+  it('the done event carries an interaction id that feedback accepts', async () => {
+    const { app } = await build();
+    const events = parseEventStream((await app.inject(stream())).body);
+    const done = events.at(-1)?.data;
+    const feedback = await app.inject({ method: 'POST', url: '/feedback', payload: { interaction_id: done.interaction_id, user_id: body.user_id, value: 'positive' } });
+    expect(feedback.statusCode).toBe(202);
+    expect(feedback.json()).toEqual({ status: 'accepted', score_id: `${done.trace_id}:user_feedback` });
   });
 
   it('streams the escalation path without tokens', async () => {
@@ -266,6 +276,9 @@ describe('model stream spans', () => {
     expect(span.attributes['gen_ai.response.id']).toEqual(expect.any(String));
     expect(span.attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
     expect(span.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+    // The same success path as /order-status: the call is priced (model-call-outcome.ts).
+    expect(span.attributes['app.cost.currency']).toBe('USD');
+    expect(JSON.parse(span.attributes['langfuse.observation.cost_details'] as string)).toMatchObject({ total: expect.any(Number) });
 
     const ttfc = span.attributes['gen_ai.response.time_to_first_chunk'] as number;
     const start = spanMs(span.startTime);

@@ -6,6 +6,7 @@ import type { PolicyRetriever } from '../domain/policies.js';
 import type { ModelCallDeps } from '../model/model-call.js';
 import type { PromptResolver } from '../prompts/prompt-resolver.js';
 import type { CapturePolicy } from '../telemetry/capture-policy.js';
+import type { ServiceMetrics } from '../telemetry/metrics.js';
 import type { BudgetLimits, ExecutionBudget } from './budget.js';
 import type { GraphLayout } from './graph-layout.js';
 import type { TokenFlow } from './token-flow.js';
@@ -13,6 +14,8 @@ import type { TokenFlow } from './token-flow.js';
 /** Everything the graph needs, injected once when the graph is built. */
 export interface AgentDeps {
   tracer: Tracer;
+  /** `app.agent.runs` per finished run (the model call and resolver record their own). */
+  metrics: ServiceMetrics;
   logger: Logger;
   prompts: PromptResolver;
   modelCall: ModelCallDeps;

@@ -27,6 +27,8 @@ export interface AgentRun {
   state: AgentStateType;
   /** W3C trace id of the run; undefined when tracing is disabled. */
   traceId: string | undefined;
+  /** The `invoke_agent` span's id; undefined when tracing is disabled. */
+  spanId?: string;
 }
 
 /** Receives a streaming run's events in order; awaited, so a slow caller slows the run down. */
@@ -158,16 +160,20 @@ export class OrderStatusAgent {
           },
         },
         async (span): Promise<AgentRun> => {
-          const traceId = traceIdOf(span);
+          const traced = isSpanContextValid(span.spanContext());
+          const traceId = traced ? span.spanContext().traceId : undefined;
+          const spanId = traced ? span.spanContext().spanId : undefined;
           const budget = new ExecutionBudget(this.deps.budget);
           try {
             const state = await body(budget, span);
             span.setAttributes({ 'app.task.outcome': state.outcome, 'app.workflow.iterations': state.iterations });
-            return { state, traceId };
+            this.deps.metrics.recordAgentRun(state.outcome);
+            return { state, traceId, spanId };
           } catch (error) {
             if (signal?.aborted) {
               // The caller left: a bounded outcome, not a failure of the service.
               span.setAttribute('app.task.outcome', 'cancelled');
+              this.deps.metrics.recordAgentRun('cancelled');
               throw error instanceof RunCancelledError ? error : new RunCancelledError();
             }
             if (error instanceof BudgetExhausted) {
@@ -178,10 +184,12 @@ export class OrderStatusAgent {
                 'app.budget.limit': error.limit,
                 'app.budget.action': 'stop',
               });
+              this.deps.metrics.recordAgentRun('budget_stopped');
               const state = { ...input, outcome: 'budget_stopped', answer: ESCALATION_ANSWER } as AgentStateType;
-              return { state, traceId };
+              return { state, traceId, spanId };
             }
             span.setAttribute('app.task.outcome', 'error');
+            this.deps.metrics.recordAgentRun('error');
             recordError(span, error);
             throw error;
           } finally {

@@ -35,6 +35,8 @@ export const AgentState = Annotation.Root({
   prompt_source: text(),
   capture_mode: text(),
   capture_policy_version: text(),
+  /** Span id of the model call (the Langfuse generation), so quality scores can attach to it; empty without one. */
+  generation_span_id: text(),
 });
 
 export type AgentStateType = typeof AgentState.State;

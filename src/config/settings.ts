@@ -76,6 +76,15 @@ const envSchema = z.object({
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt(512),
   OTEL_BSP_EXPORT_TIMEOUT: positiveInt(10_000),
 
+  // Metrics and cost (SPEC §13): OTLP/HTTP metrics to the same Collector, the price catalog.
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: url,
+  // otlp (default) or none: metrics off while traces stay on
+  OTEL_METRICS_EXPORTER: z.preprocess(emptyToUndefined, z.enum(['otlp', 'none']).default('otlp')),
+  // 15 s, not the SDK's 60 s: alerts evaluate windows of minutes and Prometheus scrapes every 15 s
+  OTEL_METRIC_EXPORT_INTERVAL: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1_000).default(15_000)),
+  OTEL_METRIC_EXPORT_TIMEOUT: positiveInt(10_000),
+  MODEL_PRICES_FILE: z.preprocess(emptyToUndefined, z.string().default('config/model-prices.json')),
+
   AGENT_VERSION: z.preprocess(emptyToUndefined, z.string().default('0.1.0')),
   DEPLOYMENT_ENVIRONMENT: z.preprocess(emptyToUndefined, z.string().regex(/^[a-z0-9-]+$/).default('development')),
   SERVICE_API_KEYS: csv.pipe(z.array(z.string().min(16, 'each key needs at least 16 characters'))),
@@ -83,6 +92,8 @@ const envSchema = z.object({
   HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65_535).default(8080)),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  // auto: readable lines in development on a terminal, JSON otherwise
+  LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['auto', 'json', 'pretty']).default('auto')),
   MAX_CONCURRENT_REQUESTS: positiveInt(4_096),
   // Per end user (the validated body's user_id), never per API key: one integration serves all its users through one key.
   RATE_LIMIT_PER_USER_PER_MINUTE: nonNegativeInt(60),
@@ -90,6 +101,19 @@ const envSchema = z.object({
   MAX_AGENT_ITERATIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(8)),
   MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
   GRAPH_LAYOUT: z.preprocess(emptyToUndefined, z.enum(GRAPH_LAYOUTS).default('grouped')),
+
+  // Quality signals (SPEC §9): interaction ids, feedback/signals, the Langfuse score sink
+  INTERACTION_SIGNING_KEY: csv.pipe(z.array(z.string().min(32, 'each key needs at least 32 characters (e.g. openssl rand -hex 32)'))),
+  INTERACTION_TTL_SECONDS: positiveInt(604_800),
+  SCORE_QUEUE_SIZE: positiveInt(10_000),
+  SCORE_SEND_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).default(4)),
+  SCORE_REQUEST_TIMEOUT_MS: positiveInt(5_000),
+  SCORE_RETRY_MAX_DELAY_MS: positiveInt(30_000),
+  // Fleet (SPEC §11): Langfuse prompt webhooks, Redis fan-out and shared limits, the prompt snapshot.
+  LANGFUSE_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().trim().min(16, 'the secret Langfuse shows when the automation is created (lf-whsec_…)').optional()),
+  REDIS_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional()),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt(250),
+  PROMPT_SNAPSHOT_FILE: z.preprocess(emptyToUndefined, z.string().default('.cache/prompt-snapshot.json')),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -131,6 +155,15 @@ export interface Settings {
     maxExportBatchSize: number;
     exportTimeoutMs: number;
   };
+  /** OpenTelemetry metrics (SPEC §13); off with OTEL_SDK_DISABLED or OTEL_METRICS_EXPORTER=none. */
+  metrics: {
+    enabled: boolean;
+    endpoint: string;
+    exportIntervalMs: number;
+    exportTimeoutMs: number;
+  };
+  /** The model price catalog that prices each model call (src/model/price-catalog.ts). */
+  cost: { pricesFile: string };
   service: {
     agentVersion: string;
     environment: string;
@@ -139,6 +172,7 @@ export interface Settings {
     host: string;
     port: number;
     logLevel: Env['LOG_LEVEL'];
+    logFormat: Env['LOG_FORMAT'];
     maxConcurrentRequests: number;
     /** Requests per minute per `user_id`; 0 turns the limit off. */
     rateLimitPerUserPerMinute: number;
@@ -148,6 +182,29 @@ export interface Settings {
   budget: { maxIterations: number; maxModelCalls: number };
   /** How the SPEC's steps map onto LangGraph nodes (src/agent/graph-layout.ts). */
   graphLayout: GraphLayout;
+  /** Quality signals (SPEC §9): interaction ids and score delivery to Langfuse. */
+  quality: {
+    /** First signs, every key verifies (rotation). Empty: a random per-process key (development only). */
+    signingKeys: string[];
+    interactionTtlSeconds: number;
+    /** Scores go to Langfuse only in Langfuse prompt mode (keys set); local mode records spans only. */
+    sendScores: boolean;
+    scoreQueueSize: number;
+    scoreConcurrency: number;
+    scoreRequestTimeoutMs: number;
+    scoreRetryMaxDelayMs: number;
+  };
+  /** Replicas kept in step (SPEC §11): webhook, Redis, prompt snapshot. */
+  fleet: {
+    /** `POST /webhooks/langfuse` exists only when set. */
+    webhookSecret: string | undefined;
+    /** Shared rate-limit counters, webhook de-duplication and prompt-change fan-out; per process when unset. */
+    redisUrl: string | undefined;
+    /** Bound on any Redis command on the request path (then the per-process fallback answers). */
+    redisCommandTimeoutMs: number;
+    /** Last fetched template per label, for a cold start while Langfuse is down; undefined in local mode or when `off`. */
+    promptSnapshotFile: string | undefined;
+  };
 }
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
@@ -192,9 +249,15 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     if (!e.OPENAI_API_KEY) problems.push('OPENAI_API_KEY: required when DEPLOYMENT_ENVIRONMENT=production (no offline model in production)');
     if (promptSource !== 'langfuse') problems.push('PROMPT_SOURCE: must be langfuse when DEPLOYMENT_ENVIRONMENT=production (no local prompt file in production)');
     if (e.SERVICE_API_KEYS.length === 0) problems.push('SERVICE_API_KEYS: required when DEPLOYMENT_ENVIRONMENT=production');
+    if (e.INTERACTION_SIGNING_KEY.length === 0) {
+      problems.push('INTERACTION_SIGNING_KEY: required when DEPLOYMENT_ENVIRONMENT=production (every replica and restart must verify the same interaction ids)');
+    }
   }
   if (e.PROMPT_MAX_STALE_SECONDS < e.PROMPT_CACHE_TTL_SECONDS) {
     problems.push('PROMPT_MAX_STALE_SECONDS: must be at least PROMPT_CACHE_TTL_SECONDS');
+  }
+  if (e.OTEL_METRIC_EXPORT_TIMEOUT > e.OTEL_METRIC_EXPORT_INTERVAL) {
+    problems.push('OTEL_METRIC_EXPORT_TIMEOUT: must not exceed OTEL_METRIC_EXPORT_INTERVAL');
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
 
@@ -230,6 +293,13 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       maxExportBatchSize: Math.min(e.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, e.OTEL_BSP_MAX_QUEUE_SIZE),
       exportTimeoutMs: e.OTEL_BSP_EXPORT_TIMEOUT,
     },
+    metrics: {
+      enabled: !e.OTEL_SDK_DISABLED && e.OTEL_METRICS_EXPORTER === 'otlp',
+      endpoint: e.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT ?? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/metrics`,
+      exportIntervalMs: e.OTEL_METRIC_EXPORT_INTERVAL,
+      exportTimeoutMs: e.OTEL_METRIC_EXPORT_TIMEOUT,
+    },
+    cost: { pricesFile: e.MODEL_PRICES_FILE },
     service: {
       agentVersion: e.AGENT_VERSION,
       environment: e.DEPLOYMENT_ENVIRONMENT,
@@ -238,12 +308,28 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       host: e.HOST,
       port: e.PORT,
       logLevel: e.LOG_LEVEL,
+      logFormat: e.LOG_FORMAT,
       maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
       rateLimitPerUserPerMinute: e.RATE_LIMIT_PER_USER_PER_MINUTE,
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     },
     budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },
     graphLayout: e.GRAPH_LAYOUT,
+    quality: {
+      signingKeys: e.INTERACTION_SIGNING_KEY,
+      interactionTtlSeconds: e.INTERACTION_TTL_SECONDS,
+      sendScores: promptSource === 'langfuse',
+      scoreQueueSize: e.SCORE_QUEUE_SIZE,
+      scoreConcurrency: e.SCORE_SEND_CONCURRENCY,
+      scoreRequestTimeoutMs: e.SCORE_REQUEST_TIMEOUT_MS,
+      scoreRetryMaxDelayMs: e.SCORE_RETRY_MAX_DELAY_MS,
+    },
+    fleet: {
+      webhookSecret: e.LANGFUSE_WEBHOOK_SECRET,
+      redisUrl: e.REDIS_URL,
+      redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      promptSnapshotFile: promptSource === 'langfuse' && e.PROMPT_SNAPSHOT_FILE !== 'off' ? e.PROMPT_SNAPSHOT_FILE : undefined,
+    },
   };
 }
 

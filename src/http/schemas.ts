@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { ORDER_REFERENCE_PATTERN } from '../domain/orders.js';
+import { FEEDBACK_VALUES, NEGATIVE_SIGNALS } from '../quality/quality-signals.js';
 
 /** Pseudonymous ids only: no emails, no spaces, bounded length. */
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+const userId = z.string().regex(ID, 'user_id must be a pseudonymous id (letters, digits, _ . : -; max 64)');
 
 export const orderStatusRequest = z
   .object({
@@ -14,7 +16,7 @@ export const orderStatusRequest = z
       .describe('The customer question, e.g. "Where is my order?"'),
     order_reference: z.string().regex(ORDER_REFERENCE_PATTERN, 'order_reference must look like ORDER-<id>').describe('e.g. ORDER-924'),
     region: z.string().regex(/^[a-z]{2,8}$/, 'region must be 2-8 lowercase letters').describe('e.g. eu'),
-    user_id: z.string().regex(ID, 'user_id must be a pseudonymous id (letters, digits, _ . : -; max 64)'),
+    user_id: userId,
     conversation_id: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'conversation_id must be letters, digits, _ . : - (max 128)')
@@ -43,7 +45,36 @@ export const orderStatusResponse = z.object({
   conversation_id: z.string(),
   trace_id: z.string().optional().describe('W3C trace id of the run; omitted when tracing is disabled'),
   prompt: promptIdentity.optional().describe('Absent when the run escalated before composing an answer'),
+  interaction_id: z.string().describe('Opaque, signed handle for POST /feedback and POST /signals (valid INTERACTION_TTL_SECONDS)'),
 });
+
+export type OrderStatusResponse = z.infer<typeof orderStatusResponse>;
+
+// Shape and type only: whether this service minted it (and when) is checked by the route (400 invalid_interaction_id).
+const interactionId = z.string().describe('The interaction_id of the /order-status answer this is about');
+
+export const feedbackRequest = z
+  .object({
+    interaction_id: interactionId,
+    user_id: userId.describe('Must be the user the answer was given to (else 403)'),
+    value: z.enum(FEEDBACK_VALUES).describe('A bounded rating: no free text is accepted'),
+  })
+  .strict();
+
+export const feedbackAccepted = z.object({
+  status: z.literal('accepted'),
+  score_id: z.string().optional().describe('`<trace_id>:user_feedback`: a new vote on the same answer replaces the old one'),
+});
+
+export const signalRequest = z
+  .object({
+    interaction_id: interactionId,
+    user_id: userId.describe('Must be the user the answer was given to (else 403)'),
+    signal: z.enum(NEGATIVE_SIGNALS).describe('A negative signal: a selector for review, not a correctness label'),
+  })
+  .strict();
+
+export const signalAccepted = z.object({ status: z.literal('accepted') });
 
 export const errorBody = z.object({
   error: z
@@ -54,8 +85,6 @@ export const errorBody = z.object({
     })
     .loose(),
 });
-
-export type OrderStatusResponse = z.infer<typeof orderStatusResponse>;
 
 /** One `update` event's data: `{"<step>": {<allowlisted fields>}}` (src/agent/stream-updates.ts). */
 const graphUpdate = z

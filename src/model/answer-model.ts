@@ -31,6 +31,9 @@ export interface AnswerModel {
   readonly serverAddress: string;
   readonly offline: boolean;
   generate(request: ModelRequest): Promise<ModelResult>;
-  /** The same call, streamed. Pulled lazily: a slow consumer slows the provider's socket, not memory. */
-  stream(request: ModelRequest): AsyncIterable<ModelStreamPart>;
+  /**
+   * The same call, streamed. Pulled lazily: a slow consumer slows the provider's socket, not
+   * memory. A model without it answers a streamed call in one piece (model-call.ts).
+   */
+  stream?(request: ModelRequest): AsyncIterable<ModelStreamPart>;
 }

@@ -1,4 +1,5 @@
 import type { AnswerModel, ModelRequest, ModelResult, ModelStreamPart } from './answer-model.js';
+import { streamOf } from './model-call.js';
 
 /** Failures a model provider produces, as the OpenAI SDK (through ChatOpenAI) raises them. */
 export const PROVIDER_FAILURES = ['timeout', 'rate_limit', 'insufficient_quota', 'server_error', 'bad_request'] as const;
@@ -80,7 +81,8 @@ export class FaultInjectingModel implements AnswerModel {
 
   stream(request: ModelRequest): AsyncIterable<ModelStreamPart> {
     const fault = this.queued.shift();
-    if (!fault) return this.inner.stream(request);
+    if (!fault) return streamOf(this.inner, request);
     return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(fault()) }) };
   }
 }
+

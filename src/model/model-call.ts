@@ -1,8 +1,9 @@
-import { SpanKind, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { isSpanContextValid, SpanKind, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { ModelCallError, RunCancelledError } from '../errors.js';
 import type { ChatMessage } from '../prompts/prompt-template.js';
 import { errorType, recordError } from '../telemetry/spans.js';
-import type { AnswerModel, ModelResult } from './answer-model.js';
+import type { AnswerModel, ModelRequest, ModelResult, ModelStreamPart } from './answer-model.js';
+import type { ModelCallRecorder } from './model-call-outcome.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */
@@ -18,6 +19,8 @@ export interface ModelCallDeps {
   tracer: Tracer;
   model: AnswerModel;
   retry: RetryPolicy;
+  /** Cost and metrics of each finished call (src/model/model-call-outcome.ts). */
+  recorder: ModelCallRecorder;
   /** Used when the primary model stays rate limited (not on insufficient_quota). */
   fallbackModel?: string;
   sleep?: (ms: number) => Promise<void>;
@@ -36,6 +39,13 @@ export interface ModelCallRequest {
   temperature?: number;
   maxOutputTokens?: number;
   promptLink?: PromptLink;
+  /** The prompt version used (also a local file's, which has no link): the cost counter's pivot. */
+  promptVersion?: number;
+}
+
+export interface ModelCallResult extends ModelResult {
+  /** The model span's id (the Langfuse generation's observation id); undefined when tracing is off. */
+  spanId?: string;
 }
 
 interface ProviderError {
@@ -152,20 +162,41 @@ function modelSpanAttributes(deps: ModelCallDeps, request: ModelCallRequest, str
   return attributes;
 }
 
-/** What the retry loop tells the success path about how the answer was obtained. */
-interface AttemptOutcome {
+/** Where the retry loop is: the attempt, the model it asks (the fallback once used), what it retried after. */
+interface AttemptState {
   attempt: number;
   model: string;
   usedFallback: boolean;
   retriedAfter: string | undefined;
+  startedAt: number;
+}
+
+function newAttemptState(request: ModelCallRequest): AttemptState {
+  return { attempt: 0, model: request.model, usedFallback: false, retriedAfter: undefined, startedAt: performance.now() };
 }
 
 /**
- * The success path of every model call, plain or streamed: the response's model, id and usage,
- * and the Langfuse-visible warning when it took a retry or a fallback. (Everything recorded
- * about a successful call belongs here, so it covers both span shapes.)
+ * How every model call ends, plain or streamed (so whatever is recorded about a call covers both
+ * span shapes): on success the response's model, id and usage, the Langfuse-visible warning when
+ * it took a retry or a fallback; then cost and metrics (model-call-outcome.ts) on success and on
+ * failure alike. A cancelled call (the client left) is neither.
  */
-function recordModelResult(span: Span, result: ModelResult, outcome: AttemptOutcome): void {
+function finishModelCall(deps: ModelCallDeps, span: Span, request: ModelCallRequest, state: AttemptState, end: { result: ModelResult } | { error: unknown }): ModelCallResult | undefined {
+  const outcome = { requestModel: state.model, durationSeconds: (performance.now() - state.startedAt) / 1000, promptVersion: request.promptVersion ?? request.promptLink?.version };
+  if ('error' in end) {
+    if (end.error instanceof RunCancelledError) return undefined;
+    recordError(span, end.error);
+    deps.recorder.recordModelCallOutcome(span, { ...outcome, error: end.error });
+    return undefined;
+  }
+  const { result } = end;
+  recordModelResult(span, result, state);
+  deps.recorder.recordModelCallOutcome(span, { ...outcome, result });
+  const context = span.spanContext();
+  return isSpanContextValid(context) ? { ...result, spanId: context.spanId } : result;
+}
+
+function recordModelResult(span: Span, result: ModelResult, outcome: AttemptState): void {
   if (outcome.usedFallback || outcome.retriedAfter) {
     // Langfuse keeps attributes, not span events: say it on the observation itself.
     span.setAttributes({
@@ -203,27 +234,25 @@ interface RetryOptions {
 async function withRetries<T>(
   deps: ModelCallDeps,
   span: Span,
-  request: ModelCallRequest,
+  state: AttemptState,
   attemptFn: (model: string, signal: AbortSignal) => Promise<T>,
   options: RetryOptions = {},
-): Promise<[T, AttemptOutcome]> {
+): Promise<T> {
   const { retry } = deps;
   const sleep = deps.sleep ?? sleepFor;
   const random = deps.random ?? Math.random;
   const deadline = Date.now() + retry.requestTimeoutMs;
-  let modelName = request.model;
-  let usedFallback = false;
-  let retriedAfter: string | undefined;
   if (deps.fallbackModel) {
-    span.setAttributes({ 'app.model.primary': request.model, 'app.model.fallback': deps.fallbackModel, 'app.model.fallback.used': false });
+    span.setAttributes({ 'app.model.primary': state.model, 'app.model.fallback': deps.fallbackModel, 'app.model.fallback.used': false });
   }
-  for (let attempt = 1; ; attempt += 1) {
+  for (;;) {
+    state.attempt += 1;
+    const attempt = state.attempt;
     span.setAttribute('app.retry.current_attempt', attempt);
     const thisAttempt = attemptDeadline(Math.max(1, Math.min(retry.attemptTimeoutMs, deadline - Date.now())), options.cancel);
     const { signal } = thisAttempt;
     try {
-      const value = await attemptFn(modelName, signal);
-      return [value, { attempt, model: modelName, usedFallback, retriedAfter }];
+      return await attemptFn(state.model, signal);
     } catch (error) {
       if (options.cancel?.aborted) throw new RunCancelledError();
       const failure = signal.aborted && errorType(error) === 'AbortError' ? 'timeout' : classifyFailure(error);
@@ -235,22 +264,22 @@ async function withRetries<T>(
         'error.type': errorType(error),
         ...(committed ? { 'app.retry.blocked_by': 'stream_started' } : {}),
       });
-      if (!committed && failure === 'rate_limited' && deps.fallbackModel && !usedFallback && attempt > retry.maxRetries) {
+      if (!committed && failure === 'rate_limited' && deps.fallbackModel && !state.usedFallback && attempt > retry.maxRetries) {
         // Primary stayed rate limited: one more try on the fallback model (book ch 14).
-        usedFallback = true;
-        modelName = deps.fallbackModel;
+        state.usedFallback = true;
+        state.model = deps.fallbackModel;
         span.addEvent('model.fallback', { 'app.model.fallback.reason': 'rate_limit', 'app.model.fallback.used': true, 'error.type': errorType(error) });
-        span.setAttributes({ 'app.model.fallback.used': true, 'app.model.fallback.reason': 'rate_limit', 'gen_ai.request.model': modelName });
+        span.setAttributes({ 'app.model.fallback.used': true, 'app.model.fallback.reason': 'rate_limit', 'gen_ai.request.model': state.model });
         continue;
       }
       const backoff = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)) * (0.5 + random() / 2);
       const wait = Math.max(backoff, retryAfterMs(error) ?? 0);
-      const canRetry = retryable && attempt <= retry.maxRetries + (usedFallback ? 1 : 0) && Date.now() + wait < deadline;
+      const canRetry = retryable && attempt <= retry.maxRetries + (state.usedFallback ? 1 : 0) && Date.now() + wait < deadline;
       if (!canRetry) {
         span.setAttribute('app.retry.final_attempt', attempt);
         throw toModelCallError(failure, error);
       }
-      retriedAfter = errorType(error);
+      state.retriedAfter = errorType(error);
       await sleep(wait);
     } finally {
       thisAttempt.clear();
@@ -258,30 +287,23 @@ async function withRetries<T>(
   }
 }
 
-/** Ends a model span: a cancelled call is not a provider failure, anything else thrown is. */
-function endModelSpan(span: Span, error: unknown): void {
-  if (error !== undefined && !(error instanceof RunCancelledError)) recordError(span, error);
-  span.end();
-}
-
 /**
  * One model call as one span (`openai.responses.create` or
  * `openai.chat.completions.create`): gen_ai attributes, the Langfuse prompt
  * link, and the retry policy above.
  */
-export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promise<ModelResult> {
+export function callModel(deps: ModelCallDeps, request: ModelCallRequest): Promise<ModelCallResult> {
   const spanName = deps.model.api === 'responses' ? 'openai.responses.create' : 'openai.chat.completions.create';
   return deps.tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT, attributes: modelSpanAttributes(deps, request, false) }, async (span) => {
-    let failure: unknown;
+    const state = newAttemptState(request);
     try {
-      const [result, outcome] = await withRetries(deps, span, request, (model, signal) => deps.model.generate({ ...request, model, signal }));
-      recordModelResult(span, result, outcome);
-      return result;
+      const result = await withRetries(deps, span, state, (model, signal) => deps.model.generate({ ...request, model, signal }));
+      return finishModelCall(deps, span, request, state, { result }) as ModelCallResult;
     } catch (error) {
-      failure = error;
+      finishModelCall(deps, span, request, state, { error });
       throw error;
     } finally {
-      endModelSpan(span, failure);
+      span.end();
     }
   });
 }
@@ -300,22 +322,21 @@ export interface StreamCallOptions {
  * and whether the stream completed or was cancelled. Retries follow the same policy, but only
  * until the first delta went out to the client; a later failure is final.
  */
-export function streamModel(deps: ModelCallDeps, request: ModelCallRequest, options: StreamCallOptions): Promise<ModelResult> {
+export function streamModel(deps: ModelCallDeps, request: ModelCallRequest, options: StreamCallOptions): Promise<ModelCallResult> {
   const spanName = deps.model.api === 'responses' ? 'openai.responses.stream' : 'openai.chat.completions.stream';
   return deps.tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT, attributes: modelSpanAttributes(deps, request, true) }, async (span) => {
-    const startedAt = performance.now();
+    const state = newAttemptState(request);
     let chunkCount = 0;
     let completed = false;
-    let failure: unknown;
     try {
-      const [result, outcome] = await withRetries(
+      const result = await withRetries(
         deps,
         span,
-        request,
+        state,
         async (model, signal) => {
           let text = '';
           let done: ModelResult | undefined;
-          for await (const part of deps.model.stream({ ...request, model, signal })) {
+          for await (const part of streamOf(deps.model, { ...request, model, signal })) {
             if (part.type === 'done') {
               done = part.result;
               continue;
@@ -323,7 +344,7 @@ export function streamModel(deps: ModelCallDeps, request: ModelCallRequest, opti
             if (!part.text) continue;
             if (chunkCount === 0) {
               span.setAttributes({
-                'gen_ai.response.time_to_first_chunk': (performance.now() - startedAt) / 1000,
+                'gen_ai.response.time_to_first_chunk': (performance.now() - state.startedAt) / 1000,
                 'langfuse.observation.completion_start_time': new Date().toISOString(),
               });
             }
@@ -337,10 +358,10 @@ export function streamModel(deps: ModelCallDeps, request: ModelCallRequest, opti
         { cancel: options.cancel, committed: () => chunkCount > 0 },
       );
       completed = true;
-      recordModelResult(span, result, outcome);
-      return result;
+      return finishModelCall(deps, span, request, state, { result }) as ModelCallResult;
     } catch (error) {
-      failure = options.cancel?.aborted ? new RunCancelledError() : error;
+      const failure = options.cancel?.aborted ? new RunCancelledError() : error;
+      finishModelCall(deps, span, request, state, { error: failure });
       throw failure;
     } finally {
       span.setAttributes({
@@ -348,9 +369,19 @@ export function streamModel(deps: ModelCallDeps, request: ModelCallRequest, opti
         'app.openai.stream.completed': completed,
         'app.openai.stream.cancelled': options.cancel?.aborted ?? false,
       });
-      endModelSpan(span, failure);
+      span.end();
     }
   });
+}
+
+/** The model's stream, or, for a model that cannot stream, its whole answer as one delta. */
+export function streamOf(model: AnswerModel, request: ModelRequest): AsyncIterable<ModelStreamPart> {
+  if (model.stream) return model.stream(request);
+  return (async function* whole(): AsyncGenerator<ModelStreamPart> {
+    const result = await model.generate(request);
+    yield { type: 'text', text: result.text };
+    yield { type: 'done', result };
+  })();
 }
 
 /** The provider's stream ended before it said the response was complete (a cut connection). */

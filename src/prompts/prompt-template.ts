@@ -29,6 +29,8 @@ export interface PromptTemplate {
   readonly modelConfig: PromptModelConfig;
   /** The SDK's client compiles (mustache, no HTML escaping) for Langfuse and local prompts alike. */
   readonly client: ChatPromptClient;
+  /** The version as fetched: what the prompt snapshot stores and rebuilds the template from. */
+  readonly data: PromptVersionData;
 }
 
 export interface PromptVersionData {
@@ -86,6 +88,7 @@ export function toPromptTemplate(data: PromptVersionData, label: string): Prompt
     variables: templateVariables(data.prompt),
     modelConfig: modelConfigFrom(data.config),
     client,
+    data,
   };
 }
 

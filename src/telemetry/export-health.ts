@@ -83,13 +83,28 @@ export class CountingExporter implements SpanExporter {
 const DROPPED = /Dropped (\d+) spans/;
 
 /**
+ * The SDK's global error handler (e.g. a failed metrics export) hands over a
+ * JSON-serialised error with its stack: log its message, not the stack.
+ */
+function errorMessageOf(raw: string): string {
+  if (!raw.startsWith('{')) return raw;
+  try {
+    const parsed = JSON.parse(raw) as { message?: unknown };
+    return typeof parsed.message === 'string' ? parsed.message : raw;
+  } catch {
+    return raw;
+  }
+}
+
+/**
  * OpenTelemetry's internal warnings through pino, one line per message shape per minute.
  * The batch processor reports queue overflow as one "Dropped N spans" line
  * per episode; that count feeds `droppedSpans`.
  */
 export function routeDiagnostics(logger: Logger, stats: ExportStats, now: () => number = Date.now): void {
   const lastSeen = new Map<string, number>();
-  const emit = (level: 'warn' | 'error') => (message: string) => {
+  const emit = (level: 'warn' | 'error') => (raw: string) => {
+    const message = errorMessageOf(raw);
     const dropped = DROPPED.exec(message);
     if (dropped) stats.droppedSpans += Number(dropped[1]);
     const at = now();

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { trace, type Tracer } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
@@ -17,12 +20,33 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
+/** One per process: tells replicas apart, so their cumulative metric series never overwrite each other. */
+const SERVICE_INSTANCE_ID = randomUUID();
+
 export function serviceResource(settings: Settings) {
   return resourceFromAttributes({
     'service.name': settings.telemetry.serviceName,
     'service.version': settings.service.agentVersion,
+    'service.instance.id': SERVICE_INSTANCE_ID,
     'deployment.environment.name': settings.service.environment,
   });
+}
+
+/**
+ * Metrics (SPEC §13) over OTLP/HTTP to the same Collector, pushed every
+ * OTEL_METRIC_EXPORT_INTERVAL; cumulative temporality (what the Collector's
+ * prometheus exporter serves). The SDK's shutdown flushes the last interval.
+ */
+export function metricReaders(settings: Settings): MetricReader[] {
+  const m = settings.metrics;
+  if (!m.enabled) return [];
+  return [
+    new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: m.endpoint, timeoutMillis: m.exportTimeoutMs }),
+      exportIntervalMillis: m.exportIntervalMs,
+      exportTimeoutMillis: m.exportTimeoutMs,
+    }),
+  ];
 }
 
 /** Trace-context stamping first, then the exporting processor (and its counter). Shared by the SDK and tests. */
@@ -50,7 +74,7 @@ export function batchProcessor(exporter: SpanExporter, settings: Settings): Batc
  */
 export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
   if (settings.telemetry.disabled) {
-    logger.warn('OTEL_SDK_DISABLED=true: no spans are recorded or exported');
+    logger.warn('OTEL_SDK_DISABLED=true: no spans or metrics are recorded or exported');
     const stats = emptyExportStats();
     return { enabled: false, tracer: trace.getTracer(TRACER_NAME), stats, shutdown: async () => {} };
   }
@@ -66,12 +90,18 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
     resource: serviceResource(settings),
     autoDetectResources: false,
     spanProcessors: spanProcessors(exporting, stats),
-    // Traces only: the Collector pipeline has no metrics or logs.
-    metricReaders: [],
+    // Explicit (never from OTEL_METRICS_EXPORTER by the SDK itself): settings validated it.
+    metricReaders: metricReaders(settings),
+    // No logs pipeline: logs go to stdout/stderr through pino.
     logRecordProcessors: [],
   });
   sdk.start();
   logger.info({ endpoint: settings.telemetry.tracesEndpoint }, 'exporting traces over OTLP/HTTP');
+  if (settings.metrics.enabled) {
+    logger.info({ endpoint: settings.metrics.endpoint, intervalMs: settings.metrics.exportIntervalMs }, 'exporting metrics over OTLP/HTTP');
+  } else {
+    logger.warn('OTEL_METRICS_EXPORTER=none: no metrics are exported');
+  }
   return {
     enabled: true,
     tracer: trace.getTracer(TRACER_NAME, settings.service.agentVersion),

@@ -98,6 +98,30 @@ export interface LangfuseRequestRecord {
   promptName?: string;
 }
 
+/** A request handed to `extraRoutes` (other Langfuse APIs served by the same stand-in). */
+export interface LangfuseExtraRequest {
+  method: string;
+  pathname: string;
+  query: Record<string, string>;
+  rawBody: Buffer;
+  headers: http.IncomingHttpHeaders;
+  /** Throws the stand-in's 401 unless the request carries the project's Basic auth. */
+  checkAuth(): void;
+}
+
+export interface LangfuseExtraResponse {
+  status: number;
+  /** JSON body; omitted: an empty body. */
+  body?: unknown;
+  /** A non-JSON body (e.g. an empty protobuf OTLP response). */
+  raw?: { contentType: string; data: Buffer };
+}
+
+/** More routes on the same server (see langfuse-quality-stand-in.ts); undefined: not mine. */
+export interface LangfuseExtraRoutes {
+  handle(request: LangfuseExtraRequest): LangfuseExtraResponse | undefined;
+}
+
 export interface LangfusePromptStandInOptions {
   /** Default 0 (ephemeral). */
   port?: number | undefined;
@@ -114,6 +138,8 @@ export interface LangfusePromptStandInOptions {
   projectId?: string | undefined;
   /** Artificial latency for every request. Default 0. */
   delayMs?: number | undefined;
+  /** Further Langfuse APIs on the same port (faults and delays apply to them too). */
+  extraRoutes?: LangfuseExtraRoutes | undefined;
 }
 
 export interface LangfusePromptStandIn {
@@ -341,7 +367,9 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
     if (pass !== secretKey) throw fail("Invalid credentials. Confirm that you've configured the correct host.");
   };
 
-  const route = (method: string, pathname: string, query: Record<string, string>, rawBody: Buffer, record: LangfuseRequestRecord, req: http.IncomingMessage): { status: number; body?: unknown } => {
+  const route = (method: string, pathname: string, query: Record<string, string>, rawBody: Buffer, record: LangfuseRequestRecord, req: http.IncomingMessage): LangfuseExtraResponse => {
+    const extra = options.extraRoutes?.handle({ method, pathname, query, rawBody, headers: req.headers, checkAuth: () => checkAuth(req) });
+    if (extra) return extra;
     if (pathname === '/api/public/health') {
       if (method !== 'GET') throw new HttpError(405, { message: 'Method not allowed', error: 'MethodNotAllowedError' });
       return { status: 200, body: { status: 'OK', version: serverVersion } };
@@ -458,8 +486,11 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
   const respond = (req: http.IncomingMessage, res: http.ServerResponse, rawBody: Buffer, record: LangfuseRequestRecord, url: URL): void => {
     if (res.destroyed) return;
     try {
-      const { status, body } = route(req.method ?? 'GET', url.pathname, record.query, rawBody, record, req);
-      if (body === undefined) {
+      const { status, body, raw } = route(req.method ?? 'GET', url.pathname, record.query, rawBody, record, req);
+      if (raw) {
+        res.writeHead(status, { 'content-type': raw.contentType, 'content-length': raw.data.length });
+        res.end(raw.data);
+      } else if (body === undefined) {
         res.writeHead(status);
         res.end();
       } else {

@@ -41,6 +41,12 @@ export interface ReceivedEvent {
   attributeTypes: Record<string, OtlpAttributeType>;
 }
 
+export interface ReceivedLink {
+  traceId: string;
+  spanId: string;
+  attributes: Record<string, unknown>;
+}
+
 export interface ReceivedSpan {
   traceId: string;
   spanId: string;
@@ -55,6 +61,8 @@ export interface ReceivedSpan {
   attributes: Record<string, unknown>;
   attributeTypes: Record<string, OtlpAttributeType>;
   events: ReceivedEvent[];
+  /** Span links (to other traces' spans). */
+  links: ReceivedLink[];
   /** OTLP StatusCode: 0 unset, 1 ok, 2 error. */
   status: { code: number; message?: string };
   resource: Record<string, unknown>;
@@ -95,6 +103,11 @@ export interface OtlpReceiverOptions {
   requiredHeaders?: Record<string, string> | undefined;
   /** Called for every accepted span (e.g. for printing). */
   onSpan?: ((span: ReceivedSpan) => void) | undefined;
+  /**
+   * Also accept OTLP metrics here (JSON bodies kept in `metricExports`; never failed, never in
+   * `requests`). Default '/v1/metrics' when `path` is the Collector's '/v1/traces', else off.
+   */
+  metricsPath?: string | null | undefined;
 }
 
 export interface OtlpReceiver {
@@ -112,6 +125,8 @@ export interface OtlpReceiver {
   failNext(n: number, status: number, opts?: OtlpFailOptions): void;
   /** Poll until predicate(spans) is true; resolves with the spans. Default timeout 5000 ms. */
   waitForSpans(predicate: (spans: readonly ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<ReceivedSpan[]>;
+  /** OTLP/JSON metric export bodies received on `metricsPath` (ExportMetricsServiceRequest). */
+  readonly metricExports: OtlpMetricExport[];
   /** Clear spans, requests and failure modes. */
   reset(): void;
   close(): Promise<void>;
@@ -394,6 +409,7 @@ function pbSpan(r: PbReader, resource: Record<string, unknown>, scope: string): 
     attributes: {},
     attributeTypes: {},
     events: [],
+    links: [],
     status: { code: 0 },
     resource,
     scope,
@@ -455,6 +471,22 @@ function pbSpan(r: PbReader, resource: Record<string, unknown>, scope: string): 
           return true;
         });
         span.events.push(event);
+        return true;
+      }
+      case 13: {
+        if (wt !== 2) return false;
+        const lr = r.sub();
+        const link: ReceivedLink & { attributeTypes: Record<string, OtlpAttributeType> } = { traceId: '', spanId: '', attributes: {}, attributeTypes: {} };
+        lr.fields((f2, wt2) => {
+          if (f2 === 1 && wt2 === 2) link.traceId = toHex(lr.bytes());
+          else if (f2 === 2 && wt2 === 2) link.spanId = toHex(lr.bytes());
+          else if (f2 === 4 && wt2 === 2) {
+            const kv = pbKeyValue(lr.sub());
+            addAttr(link, kv.key, kv.value, kv.type);
+          } else return false;
+          return true;
+        });
+        span.links.push({ traceId: link.traceId, spanId: link.spanId, attributes: link.attributes });
         return true;
       }
       case 15: {
@@ -582,6 +614,7 @@ function decodeJsonRequest(text: string): ReceivedSpan[] {
           attributes: {},
           attributeTypes: {},
           events: [],
+          links: [],
           status: { code: 0 },
           resource: resBag.attributes,
           scope,
@@ -601,6 +634,11 @@ function decodeJsonRequest(text: string): ReceivedSpan[] {
           };
           jsonAttrs(fld(e, 'attributes'), ev);
           span.events.push(ev);
+        }
+        for (const l of arr(fld(s, 'links'))) {
+          const bag: AttrBag = { attributes: {}, attributeTypes: {} };
+          jsonAttrs(fld(l, 'attributes'), bag);
+          span.links.push({ traceId: jsonId(fld(l, 'traceId')), spanId: jsonId(fld(l, 'spanId')), attributes: bag.attributes });
         }
         const st = fld(s, 'status');
         if (st !== undefined) {
@@ -630,12 +668,42 @@ class UnsupportedMediaType extends Error {
 }
 
 // ---------------------------------------------------------------------------
+// Metrics (OTLP/JSON ExportMetricsServiceRequest, kept as JSON: enough for the tests)
+// ---------------------------------------------------------------------------
+
+export interface OtlpMetricExport {
+  resourceMetrics: {
+    resource?: { attributes?: { key: string; value: Record<string, unknown> }[] };
+    scopeMetrics?: { scope?: { name?: string }; metrics?: { name: string; unit?: string; [kind: string]: unknown }[] }[];
+  }[];
+}
+
+/** Reads one metrics export (JSON, optionally gzip) and answers like a Collector. */
+function receiveMetrics(req: http.IncomingMessage, res: http.ServerResponse, into: OtlpMetricExport[]): void {
+  readBody(req).then(
+    (raw) => {
+      try {
+        const body = String(req.headers['content-encoding'] ?? '').toLowerCase() === 'gzip' ? zlib.gunzipSync(raw) : raw;
+        if (!/json/i.test(req.headers['content-type'] ?? '')) throw new UnsupportedMediaType(String(req.headers['content-type']));
+        into.push(JSON.parse(body.toString('utf8')) as OtlpMetricExport);
+        sendJson(res, 200, {});
+      } catch (err) {
+        sendJson(res, err instanceof UnsupportedMediaType ? 415 : 400, { code: 3, message: (err as Error).message });
+      }
+    },
+    () => res.destroy(),
+  );
+}
+
+// ---------------------------------------------------------------------------
 // Server
 // ---------------------------------------------------------------------------
 
 export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
   const host = options.host ?? '127.0.0.1';
   const path = options.path ?? '/v1/traces';
+  const metricsPath = options.metricsPath === undefined ? (path === '/v1/traces' ? '/v1/metrics' : undefined) : (options.metricsPath ?? undefined);
+  const metricExports: OtlpMetricExport[] = [];
   const spans: ReceivedSpan[] = [];
   const requests: OtlpRequestRecord[] = [];
   let failing: { status: number; retryAfter?: string | undefined } | null = null;
@@ -651,6 +719,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     const rawUrl = req.url ?? '/';
     const q = rawUrl.indexOf('?');
     const reqPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
+    if (metricsPath !== undefined && reqPath === metricsPath && req.method === 'POST') return receiveMetrics(req, res, metricExports);
     const contentType = req.headers['content-type'];
     const contentEncoding = req.headers['content-encoding'];
     const rec: OtlpRequestRecord = {
@@ -754,6 +823,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     path,
     spans,
     requests,
+    metricExports,
     setFailing(status: number | null, opts: OtlpFailOptions = {}): void {
       failing = status === null ? null : { status, retryAfter: opts.retryAfter };
     },
@@ -795,6 +865,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     reset(): void {
       spans.length = 0;
       requests.length = 0;
+      metricExports.length = 0;
       failing = null;
       failNextCount = 0;
     },

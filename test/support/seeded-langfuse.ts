@@ -1,8 +1,9 @@
-import { promptVersions, readPromptFile } from '../../src/prompts/local-prompt-source.js';
-import { startLangfusePromptStandIn, type LangfusePromptStandIn } from './langfuse-prompt-stand-in.js';
+import { repoPromptSeeds, startLangfuseStandIn, type LangfuseStandIn, type MetricsApiMode } from './langfuse-quality-stand-in.js';
 
-/** A Langfuse stand-in holding the repo's prompt file as `npm run prompts -- seed` would leave it. */
-export function startSeededLangfuse(publicKey: string, secretKey: string): Promise<LangfusePromptStandIn> {
-  const versions = promptVersions(readPromptFile('prompts/order-status-answer.json'));
-  return startLangfusePromptStandIn({ publicKey, secretKey, prompts: versions.map((v) => ({ ...v, type: 'chat' as const })) });
+/**
+ * A Langfuse stand-in holding the repo's prompt file as `npm run prompts -- seed` would leave it,
+ * with the scores, metrics and OTLP ingestion APIs on the same port.
+ */
+export function startSeededLangfuse(publicKey: string, secretKey: string, options: { metricsApi?: MetricsApiMode } = {}): Promise<LangfuseStandIn> {
+  return startLangfuseStandIn({ publicKey, secretKey, prompts: repoPromptSeeds(), ...options });
 }

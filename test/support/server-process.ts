@@ -1,4 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 export interface ServerProcess {
   url: string;
@@ -21,16 +24,24 @@ export interface StartOptions {
 /** Starts `src/server.ts` as a user would (own process, real signals), on a free port. */
 export async function startServerProcess(env: Record<string, string>, options: StartOptions | number = {}): Promise<ServerProcess> {
   const { timeoutMs = 20_000, viaNpmStart = false } = typeof options === 'number' ? { timeoutMs: options } : options;
-  const childEnv = { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env };
+  // Each process gets its own prompt snapshot unless the test shares one on purpose (never the repo's .cache/).
+  const scratch = mkdtempSync(path.join(tmpdir(), 'agent-process-'));
+  const childEnv = { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', PROMPT_SNAPSHOT_FILE: path.join(scratch, 'prompt-snapshot.json'), ...env };
   const child = viaNpmStart
     ? spawn('npm', ['start'], { env: { HOME: process.env.HOME ?? '/tmp', ...childEnv }, stdio: ['pipe', 'pipe', 'pipe'], detached: true })
     : spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
   const lines: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${lines.join('\n')}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Never leave a half-started server behind (it would outlive the test run); npm start: its whole group.
+      if (viaNpmStart && child.pid) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+      reject(new Error(`server did not start:\n${lines.join('\n')}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n').filter(Boolean)) {
         lines.push(line);

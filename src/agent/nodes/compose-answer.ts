@@ -85,6 +85,7 @@ export const composeAnswer =
       // Only a prompt that came from Langfuse (fresh or cached) is linked: a local file's version
       // numbers mean nothing to the Langfuse project that receives the trace.
       ...(deps.prompts.sourceKind === 'langfuse' ? { promptLink: { name: template.name, version: template.version, label } } : {}),
+      promptVersion: template.version,
     };
     const streaming = scope.stream;
     const writer = config?.writer;
@@ -113,5 +114,6 @@ export const composeAnswer =
       prompt_version: template.version,
       prompt_label: label,
       prompt_source: resolved.source,
+      generation_span_id: result.spanId ?? '',
     };
   };

@@ -5,7 +5,8 @@ import { describeFailure, logFailure } from '../error-handler.js';
 import { closeAfterResponse } from '../overload.js';
 import { errorBody as errorBodySchema, orderStatusRequest, orderStatusStreamEvent } from '../schemas.js';
 import { EventStream } from '../sse.js';
-import { orderStatusBody, prepareRun, type OrderStatusRouteOptions } from './order-status.js';
+import { orderStatusBody } from '../order-status-body.js';
+import { prepareRun, type OrderStatusRouteOptions } from './order-status.js';
 
 /**
  * `POST /order-status/stream` (SPEC §12, book ch 14 + 26): the `/order-status` body, auth and
@@ -57,7 +58,7 @@ export const orderStatusStreamRoutes: FastifyPluginAsyncZod<OrderStatusRouteOpti
         const run = await prepared.inRequestContext(() =>
           options.agent.stream(prepared.input, { traceContext: prepared.traceContext, signal: clientGone.signal }, forward),
         );
-        await events.send('done', orderStatusBody(run, prepared.conversationId));
+        await events.send('done', orderStatusBody(run, options.quality));
       } catch (error) {
         if (clientGone.signal.aborted) {
           // The client left: the run was cancelled on purpose; nothing to answer, nothing wrong.

@@ -1,21 +1,18 @@
 import { context, type Context } from '@opentelemetry/api';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { AgentRun, OrderStatusAgent } from '../../agent/order-status-agent.js';
+import type { OrderStatusAgent } from '../../agent/order-status-agent.js';
 import type { AgentInput } from '../../agent/state.js';
 import { assignPromptLabel, type ExperimentArm } from '../../prompts/label-assignment.js';
+import type { QualitySignals } from '../../quality/quality-signals.js';
 import { newConversationId, stampTraceContext, type TraceContext } from '../../telemetry/trace-context.js';
 import { errorBody, type ErrorBody } from '../error-handler.js';
-import {
-  errorBody as errorBodySchema,
-  orderStatusRequest,
-  orderStatusResponse,
-  type OrderStatusRequest,
-  type OrderStatusResponse,
-} from '../schemas.js';
+import { orderStatusBody } from '../order-status-body.js';
+import { errorBody as errorBodySchema, orderStatusRequest, orderStatusResponse, type OrderStatusRequest } from '../schemas.js';
 
 export interface OrderStatusRouteOptions {
   agent: OrderStatusAgent;
+  quality: QualitySignals;
   experiment: readonly ExperimentArm[];
   overridableLabels: readonly string[];
   agentVersion: string;
@@ -73,30 +70,6 @@ export function prepareRun(
   };
 }
 
-/**
- * The `/order-status` 200 body. The streaming route sends exactly this as its `done` event, so a
- * client can switch routes without a second parser: add fields here, never in a route.
- */
-export function orderStatusBody(run: AgentRun, conversationId: string): OrderStatusResponse {
-  const { state, traceId } = run;
-  return {
-    outcome: state.outcome,
-    answer: state.answer,
-    conversation_id: conversationId,
-    ...(traceId ? { trace_id: traceId } : {}),
-    ...(state.prompt_name
-      ? {
-          prompt: {
-            name: state.prompt_name,
-            version: state.prompt_version,
-            label: state.prompt_label,
-            source: state.prompt_source as 'langfuse' | 'cache' | 'local',
-          },
-        }
-      : {}),
-  };
-}
-
 /** `POST /order-status`: one agent run per request, inside the HTTP request's trace. */
 export const orderStatusRoutes: FastifyPluginAsyncZod<OrderStatusRouteOptions> = async (app, options) => {
   app.post(
@@ -113,7 +86,7 @@ export const orderStatusRoutes: FastifyPluginAsyncZod<OrderStatusRouteOptions> =
       const prepared = prepareRun(request, request.body, options);
       if ('error' in prepared) return reply.code(400).send(prepared);
       const run = await prepared.inRequestContext(() => options.agent.run(prepared.input, { traceContext: prepared.traceContext }));
-      return orderStatusBody(run, prepared.conversationId);
+      return orderStatusBody(run, options.quality);
     },
   );
 };

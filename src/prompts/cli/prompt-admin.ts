@@ -143,7 +143,8 @@ export class PromptAdmin {
       );
     }
     const prompts = await this.getVersions(numbers);
-    return prompts.map((p) => `v${p.version}  ${p.labels.join(',') || '-'}  ${p.commitMessage ?? ''}`.trimEnd());
+    // Each line names its prompt, so output read on its own (or grepped) says what it lists.
+    return prompts.map((p) => `${this.name} v${p.version}  ${p.labels.join(',') || '-'}  ${p.commitMessage ?? ''}`.trimEnd());
   }
 
   /** One version by label or number: header lines, then each message after a `--- <role>` line. */
@@ -184,6 +185,19 @@ export class PromptAdmin {
     }
     await this.addLabels(target, [label]);
     return [`rolled back ${label} from version ${current.version} to version ${target}`];
+  }
+
+  /** The labels each of these versions holds now (a version Langfuse does not have maps to none). */
+  async labelsOf(versions: readonly number[]): Promise<Map<number, string[]>> {
+    const known = new Set(await this.versionNumbers());
+    const prompts = await this.getVersions(versions.filter((v) => known.has(v)));
+    return new Map(prompts.map((p) => [p.version, [...p.labels]]));
+  }
+
+  /** The version holding `label` now, or undefined. */
+  async versionOf(label: string): Promise<number | undefined> {
+    checkLabel(label);
+    return (await this.findLabel(label))?.version;
   }
 
   // --- file checks ---------------------------------------------------------------------------

@@ -9,9 +9,11 @@ import { parseArgs } from 'node:util';
 import { LangfuseClient } from '@langfuse/client';
 import { ConfigError, loadEnvironment, parseSettings, type Settings } from '../../config/settings.js';
 import { createLogger } from '../../logger.js';
+import { LangfuseMetrics, MetricsApiError } from '../../quality/langfuse-metrics.js';
+import { CompareError, comparePromptVersions, comparisonJson, formatComparison, parseDuration } from '../../quality/prompt-comparison.js';
 import { promptVersions, readPromptFile } from '../local-prompt-source.js';
 import { PROMPT_NAME } from '../prompt-template.js';
-import { PromptAdmin, PromptAdminError, type ShowSelector } from './prompt-admin.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, PromptAdmin, PromptAdminError, type ShowSelector } from './prompt-admin.js';
 
 export const USAGE = `usage: npm run prompts -- <command> [options]
 
@@ -19,25 +21,35 @@ commands:
   seed                            create the versions of prompts/order-status-answer.json missing in
                                   Langfuse with their labels; add labels no version holds (idempotent;
                                   never moves a deployed label; refuses on divergence)
-  list                            one line per version: v<N>  <labels>  <commit message>
+  list                            one line per version: order-status-answer v<N>  <labels>  <commit message>
   show [--label L | --version N]  one version's labels, config and messages (default: --label production)
   promote --version N --label L   move label L to version N
   rollback --label L              move label L to the highest version below the one holding it
+  compare [--since 24h] [--labels a,b] [--environment E] [--min-votes 20] [--json]
+                                  per version: generations, latency, tokens, cost, positive-feedback
+                                  share with its 95% Wilson interval, answer_correctness, policy fails;
+                                  with --labels a,b a last line \`verdict:\` (b against a: better, worse
+                                  or no significant difference). Reads Langfuse's metrics API.
 
 environment (.env is read, real environment wins):
   LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, LANGFUSE_BASE_URL (default http://localhost:3000),
-  PROMPT_LOCAL_FILE (seed source, default prompts/order-status-answer.json), LOG_LEVEL
+  PROMPT_LOCAL_FILE (seed source, default prompts/order-status-answer.json), LOG_LEVEL,
+  DEPLOYMENT_ENVIRONMENT (compare's default --environment, default development)
 `;
 
 /** The only variables this tool reads: unrelated service settings must not block prompt administration. */
-const CLI_VARIABLES = ['LANGFUSE_PUBLIC_KEY', 'LANGFUSE_SECRET_KEY', 'LANGFUSE_BASE_URL', 'PROMPT_LOCAL_FILE', 'LOG_LEVEL'] as const;
+const CLI_VARIABLES = ['LANGFUSE_PUBLIC_KEY', 'LANGFUSE_SECRET_KEY', 'LANGFUSE_BASE_URL', 'PROMPT_LOCAL_FILE', 'LOG_LEVEL', 'LOG_FORMAT', 'DEPLOYMENT_ENVIRONMENT'] as const;
+
+/** Fewer positive/negative votes per label than this: compare says to wait for more. */
+export const DEFAULT_MIN_VOTES = 20;
 
 export type Command =
   | { name: 'seed' }
   | { name: 'list' }
   | { name: 'show'; selector: ShowSelector }
   | { name: 'promote'; version: number; label: string }
-  | { name: 'rollback'; label: string };
+  | { name: 'rollback'; label: string }
+  | { name: 'compare'; since: string; sinceMs: number; labels?: [string, string]; environment?: string; minVotes: number; json: boolean };
 
 class UsageError extends Error {}
 
@@ -48,7 +60,16 @@ export function parseCommand(argv: readonly string[]): Command {
       args: [...argv],
       allowPositionals: true,
       strict: true,
-      options: { label: { type: 'string' }, version: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        label: { type: 'string' },
+        version: { type: 'string' },
+        since: { type: 'string' },
+        labels: { type: 'string' },
+        environment: { type: 'string' },
+        'min-votes': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
@@ -57,8 +78,9 @@ export function parseCommand(argv: readonly string[]): Command {
   if (values.help) throw new UsageError('');
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing command' : `unexpected arguments: ${positionals.slice(1).join(' ')}`);
   const name = positionals[0];
-  const only = (...allowed: ('label' | 'version')[]): void => {
-    for (const option of ['label', 'version'] as const) {
+  type Option = 'label' | 'version' | 'since' | 'labels' | 'environment' | 'min-votes' | 'json';
+  const only = (...allowed: Option[]): void => {
+    for (const option of ['label', 'version', 'since', 'labels', 'environment', 'min-votes', 'json'] as const) {
       if (values[option] !== undefined && !allowed.includes(option)) throw new UsageError(`${name} does not take --${option}`);
     }
   };
@@ -77,14 +99,39 @@ export function parseCommand(argv: readonly string[]): Command {
       only();
       return { name };
     case 'show':
+      only('label', 'version');
       if (values.label !== undefined && values.version !== undefined) throw new UsageError('show takes --label or --version, not both');
       return { name, selector: values.version !== undefined ? { version: version() } : { label: values.label === undefined ? 'production' : label() } };
     case 'promote':
+      only('label', 'version');
       if (values.version === undefined) throw new UsageError('promote needs --version');
       return { name, version: version(), label: label() };
     case 'rollback':
       only('label');
       return { name, label: label() };
+    case 'compare': {
+      only('since', 'labels', 'environment', 'min-votes', 'json');
+      const since = values.since ?? '24h';
+      const sinceMs = parseDuration(since);
+      if (sinceMs === undefined) throw new UsageError(`--since must look like 30m, 24h, 7d or 2w, got '${since}'`);
+      let labels: [string, string] | undefined;
+      if (values.labels !== undefined) {
+        const parts = values.labels.split(',').map((l) => l.trim());
+        if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`--labels takes two labels, baseline first: --labels prod-a,prod-b (got '${values.labels}')`);
+        labels = [parts[0], parts[1]];
+      }
+      const minVotesRaw = values['min-votes'] ?? String(DEFAULT_MIN_VOTES);
+      if (!/^\d{1,6}$/.test(minVotesRaw)) throw new UsageError(`--min-votes must be a whole number, got '${minVotesRaw}'`);
+      return {
+        name,
+        since,
+        sinceMs,
+        ...(labels ? { labels } : {}),
+        ...(values.environment !== undefined ? { environment: values.environment } : {}),
+        minVotes: Number(minVotesRaw),
+        json: values.json === true,
+      };
+    }
     default:
       throw new UsageError(`unknown command '${String(name)}'`);
   }
@@ -126,9 +173,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return fail('LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY must both be set (environment or .env) to manage prompts in Langfuse.', 1);
   }
 
-  const logger = createLogger(settings.service.logLevel, io.stderr);
+  const logger = createLogger(settings.service.logLevel, io.stderr, { format: settings.service.logFormat, environment: settings.service.environment });
+  const client = new LangfuseClient({ publicKey, secretKey, baseUrl });
   const admin = new PromptAdmin({
-    client: new LangfuseClient({ publicKey, secretKey, baseUrl }),
+    client,
     name: PROMPT_NAME,
     baseUrl,
     requestTimeoutMs: io.requestTimeoutMs,
@@ -136,18 +184,38 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   });
 
   try {
-    const lines = await execute(admin, command, settings.prompts.localFile);
+    const lines =
+      command.name === 'compare'
+        ? await compare(admin, new LangfuseMetrics(client, { baseUrl, timeoutMs: io.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS }), command, settings.service.environment)
+        : await execute(admin, command, settings.prompts.localFile);
     for (const line of lines) io.stdout.write(`${line}\n`);
     return 0;
   } catch (error) {
-    if (error instanceof PromptAdminError) return fail(error.message, 1);
+    if (error instanceof PromptAdminError || error instanceof MetricsApiError || error instanceof CompareError) return fail(error.message, 1);
     // A bug, not an operator problem: keep the stack, in the log only.
     logger.error({ err: error, command: command.name }, 'prompts command failed unexpectedly');
     return fail(`${command.name} failed: ${error instanceof Error ? error.message : String(error)}`, 1);
   }
 }
 
-function execute(admin: PromptAdmin, command: Command, localFile: string): Promise<string[]> {
+async function compare(admin: PromptAdmin, metrics: LangfuseMetrics, command: Extract<Command, { name: 'compare' }>, defaultEnvironment: string): Promise<string[]> {
+  const to = new Date();
+  const comparison = await comparePromptVersions(
+    metrics,
+    { labelsOf: (versions) => admin.labelsOf(versions), versionOf: (label) => admin.versionOf(label) },
+    {
+      promptName: PROMPT_NAME,
+      environment: command.environment ?? defaultEnvironment,
+      from: new Date(to.getTime() - command.sinceMs),
+      to,
+      minVotes: command.minVotes,
+      ...(command.labels ? { labels: command.labels } : {}),
+    },
+  );
+  return command.json ? [JSON.stringify(comparisonJson(comparison), null, 2)] : formatComparison(comparison);
+}
+
+function execute(admin: PromptAdmin, command: Exclude<Command, { name: 'compare' }>, localFile: string): Promise<string[]> {
   switch (command.name) {
     case 'seed': {
       let versions;
