@@ -17,7 +17,7 @@ import { PriceCatalog } from './model/price-catalog.js';
 import { LangfusePromptSource } from './prompts/langfuse-prompt-source.js';
 import { LocalPromptSource } from './prompts/local-prompt-source.js';
 import { FilePromptSnapshot, type PromptSnapshotStore } from './prompts/prompt-snapshot.js';
-import type { PromptSource } from './prompts/prompt-source.js';
+import type { PromptSource, VersionedPromptSource } from './prompts/prompt-source.js';
 import { PromptResolver } from './prompts/prompt-resolver.js';
 import { PROMPT_NAME } from './prompts/prompt-template.js';
 import { InteractionIds } from './quality/interaction-id.js';
@@ -57,7 +57,7 @@ export interface Runtime {
   scores: ScoreSink;
 }
 
-export function createPromptSource(settings: Settings): PromptSource {
+export function createPromptSource(settings: Settings): VersionedPromptSource {
   const { langfuse, prompts } = settings;
   if (prompts.source === 'local') return LocalPromptSource.fromPath(prompts.localFile);
   return new LangfusePromptSource({

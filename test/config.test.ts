@@ -53,6 +53,10 @@ describe('settings', () => {
     // The old per-key limit: still set, it would be silently ignored.
     [{ RATE_LIMIT_PER_MINUTE: '600' }, 'RATE_LIMIT_PER_MINUTE: replaced by RATE_LIMIT_PER_USER_PER_MINUTE'],
     [{ RATE_LIMIT_PER_USER_PER_MINUTE: '-1' }, 'RATE_LIMIT_PER_USER_PER_MINUTE'],
+    [{ PROMPT_PROTECTED_LABELS: 'production,Prod B' }, 'PROMPT_PROTECTED_LABELS'],
+    [{ PROMPT_PROTECTED_LABELS: 'latest' }, 'PROMPT_PROTECTED_LABELS'],
+    [{ RELEASE_EVAL_CONCURRENCY: '0' }, 'RELEASE_EVAL_CONCURRENCY'],
+    [{ RELEASE_EVAL_ITEM_TIMEOUT_MS: 'soon' }, 'RELEASE_EVAL_ITEM_TIMEOUT_MS'],
     [{ REDIS_URL: 'http://redis:6379' }, 'REDIS_URL: must be a redis:// or rediss:// URL'],
     [{ REDIS_URL: 'redis-host:6379' }, 'REDIS_URL'],
     [{ REDIS_COMMAND_TIMEOUT_MS: '0' }, 'REDIS_COMMAND_TIMEOUT_MS'],
@@ -60,6 +64,22 @@ describe('settings', () => {
   ])('rejects %o naming %s', (env, variable) => {
     expect(() => parseSettings(env)).toThrow(ConfigError);
     expect(() => parseSettings(env)).toThrow(variable);
+  });
+
+  it('protects production by default, and reads the release gate settings', () => {
+    expect(parseSettings({}).release).toEqual({
+      protectedLabels: ['production'],
+      logFile: 'prompts/releases.jsonl',
+      actor: undefined,
+      datasetFile: 'evals/order-status-regression.jsonl',
+      concurrency: 4,
+      itemTimeoutMs: 120_000,
+    });
+    expect(parseSettings({ PROMPT_PROTECTED_LABELS: '' }).release.protectedLabels).toEqual(['production']);
+    expect(parseSettings({ PROMPT_PROTECTED_LABELS: 'production, prod-a', PROMPT_RELEASE_ACTOR: 'ci-bot' }).release).toMatchObject({
+      protectedLabels: ['production', 'prod-a'],
+      actor: 'ci-bot',
+    });
   });
 
   it('quality signals: 7-day ids, a bounded score queue, scores sent only in Langfuse prompt mode, key rotation lists', () => {

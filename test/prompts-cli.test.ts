@@ -211,8 +211,25 @@ describe('argument parsing', () => {
     expect(parseCommand(['seed'])).toEqual({ name: 'seed' });
     expect(parseCommand(['show'])).toEqual({ name: 'show', selector: { label: 'production' } });
     expect(parseCommand(['show', '--version', '2'])).toEqual({ name: 'show', selector: { version: 2 } });
-    expect(parseCommand(['promote', '--version', '2', '--label', 'prod-b'])).toEqual({ name: 'promote', version: 2, label: 'prod-b' });
-    expect(parseCommand(['rollback', '--label', 'production'])).toEqual({ name: 'rollback', label: 'production' });
+    expect(parseCommand(['promote', '--version', '2', '--label', 'prod-b'])).toEqual({ name: 'promote', version: 2, label: 'prod-b', force: false, reason: '' });
+    expect(parseCommand(['promote', '--version', '2', '--label', 'production', '--force', '--reason', ' hotfix '])).toEqual({
+      name: 'promote',
+      version: 2,
+      label: 'production',
+      force: true,
+      reason: 'hotfix',
+    });
+    expect(parseCommand(['rollback', '--label', 'production'])).toEqual({ name: 'rollback', label: 'production', reason: '' });
+    expect(parseCommand(['dataset', 'seed'])).toEqual({ name: 'dataset-seed' });
+    expect(parseCommand(['eval', '--version', '2'])).toEqual({ name: 'eval', candidate: { version: 2 }, baselineLabel: 'production' });
+    expect(parseCommand(['eval', '--label', 'staging', '--baseline-label', 'prod-a', '--run', 'r1'])).toEqual({
+      name: 'eval',
+      candidate: { label: 'staging' },
+      baselineLabel: 'prod-a',
+      candidateRun: 'r1',
+    });
+    expect(parseCommand(['history'])).toEqual({ name: 'history' });
+    expect(parseCommand(['history', '--label', 'production'])).toEqual({ name: 'history', label: 'production' });
   });
 
   it.each([
@@ -222,7 +239,16 @@ describe('argument parsing', () => {
     [['rollback'], /needs --label/],
     [['seed', '--label', 'x'], /does not take --label/],
     [['deploy'], /unknown command 'deploy'/],
-    [['list', '--force'], /Unknown option/],
+    [['list', '--bogus'], /Unknown option/],
+    [['list', '--force'], /list does not take --force/],
+    [['promote', '--version', '2', '--label', 'production', '--force'], /--force needs a non-empty --reason/],
+    [['promote', '--version', '2', '--label', 'production', '--force', '--reason', '  '], /--force needs a non-empty --reason/],
+    [['eval'], /eval takes --version N or --label L/],
+    [['eval', '--version', '1', '--label', 'production'], /eval takes --version N or --label L/],
+    [['eval', '--version', '1', '--force'], /eval does not take --force/],
+    [['dataset'], /dataset needs a subcommand: dataset seed/],
+    [['dataset', 'drop'], /unknown command 'dataset drop'/],
+    [['history', '--version', '1'], /history does not take --version/],
     [[], /missing command/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseCommand(argv)).toThrow(message);

@@ -102,6 +102,17 @@ const envSchema = z.object({
   MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
   GRAPH_LAYOUT: z.preprocess(emptyToUndefined, z.enum(GRAPH_LAYOUTS).default('grouped')),
 
+  // Release gate (SPEC §10): protected labels, audit log and actor, the regression dataset and its runner.
+  PROMPT_PROTECTED_LABELS: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? v : 'production'),
+    csv.pipe(z.array(z.string().regex(/^[a-z0-9_\-.]+$/, 'labels are lowercase letters, digits, _ - .').refine((l) => l !== 'latest', 'latest cannot be protected'))),
+  ),
+  PROMPT_RELEASE_LOG: z.preprocess(emptyToUndefined, z.string().default('prompts/releases.jsonl')),
+  PROMPT_RELEASE_ACTOR: optionalString,
+  RELEASE_DATASET_FILE: z.preprocess(emptyToUndefined, z.string().default('evals/order-status-regression.jsonl')),
+  RELEASE_EVAL_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(32).default(4)),
+  RELEASE_EVAL_ITEM_TIMEOUT_MS: positiveInt(120_000),
+
   // Quality signals (SPEC §9): interaction ids, feedback/signals, the Langfuse score sink
   INTERACTION_SIGNING_KEY: csv.pipe(z.array(z.string().min(32, 'each key needs at least 32 characters (e.g. openssl rand -hex 32)'))),
   INTERACTION_TTL_SECONDS: positiveInt(604_800),
@@ -182,6 +193,20 @@ export interface Settings {
   budget: { maxIterations: number; maxModelCalls: number };
   /** How the SPEC's steps map onto LangGraph nodes (src/agent/graph-layout.ts). */
   graphLayout: GraphLayout;
+  /** Release gate and audit (SPEC §10, src/release/). */
+  release: {
+    /** Moving these labels runs the gate (Langfuse does not protect labels against API keys). */
+    protectedLabels: string[];
+    /** JSON lines, one per label move (meant to be committed). */
+    logFile: string;
+    /** Recorded as who moved a label; undefined: the OS user. */
+    actor: string | undefined;
+    datasetFile: string;
+    /** Dataset items running at once, per run. */
+    concurrency: number;
+    /** One item's run, beyond which it counts as failed. */
+    itemTimeoutMs: number;
+  };
   /** Quality signals (SPEC §9): interaction ids and score delivery to Langfuse. */
   quality: {
     /** First signs, every key verifies (rotation). Empty: a random per-process key (development only). */
@@ -315,6 +340,14 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
     },
     budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },
     graphLayout: e.GRAPH_LAYOUT,
+    release: {
+      protectedLabels: e.PROMPT_PROTECTED_LABELS,
+      logFile: e.PROMPT_RELEASE_LOG,
+      actor: e.PROMPT_RELEASE_ACTOR,
+      datasetFile: e.RELEASE_DATASET_FILE,
+      concurrency: e.RELEASE_EVAL_CONCURRENCY,
+      itemTimeoutMs: e.RELEASE_EVAL_ITEM_TIMEOUT_MS,
+    },
     quality: {
       signingKeys: e.INTERACTION_SIGNING_KEY,
       interactionTtlSeconds: e.INTERACTION_TTL_SECONDS,

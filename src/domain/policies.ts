@@ -5,13 +5,19 @@ export interface PolicyHit {
   score: number;
 }
 
+/** Regions the index holds policy documents for; any other region retrieves nothing. */
+export const POLICY_REGIONS: readonly string[] = ['eu', 'uk', 'us'];
+
 export class PolicyRetriever {
   readonly dataSource = 'support-policy';
   readonly indexVersion = '2026-06-15';
   readonly strategy = 'hybrid-rerank';
   readonly topK = 5;
 
+  constructor(readonly regions: readonly string[] = POLICY_REGIONS) {}
+
   retrieve(query: string, region: string): PolicyHit[] {
+    if (!this.regions.includes(region)) return [];
     const hits: PolicyHit[] = [
       { documentId: `policy-${region}-shipping-v14`, score: 0.91 },
       { documentId: `policy-${region}-escalation-v3`, score: 0.72 },

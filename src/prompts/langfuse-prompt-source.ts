@@ -1,6 +1,6 @@
 import { LangfuseClient } from '@langfuse/client';
 import { configureGlobalLogger, LangfuseAPITimeoutError, LogLevel } from '@langfuse/core';
-import { InvalidPromptResponseError, PromptFetchError, PromptFetchTimeoutError, PromptNotFoundError, type PromptSource } from './prompt-source.js';
+import { InvalidPromptResponseError, PromptFetchError, PromptFetchTimeoutError, PromptNotFoundError, type VersionedPromptSource } from './prompt-source.js';
 import { toPromptTemplate, type ChatMessage, type PromptTemplate } from './prompt-template.js';
 
 export interface LangfusePromptSourceOptions {
@@ -15,7 +15,7 @@ export interface LangfusePromptSourceOptions {
  * serve a stale entry forever after failed refreshes, so PromptResolver owns
  * caching, staleness bounds and the `langfuse`/`cache` distinction.
  */
-export class LangfusePromptSource implements PromptSource {
+export class LangfusePromptSource implements VersionedPromptSource {
   readonly kind = 'langfuse';
   private readonly client: LangfuseClient;
 
@@ -32,9 +32,18 @@ export class LangfusePromptSource implements PromptSource {
   }
 
   async fetch(name: string, label: string): Promise<PromptTemplate> {
+    return this.get(name, { label }, label);
+  }
+
+  async fetchVersion(name: string, version: number, label: string): Promise<PromptTemplate> {
+    return this.get(name, { version }, label);
+  }
+
+  private async get(name: string, selector: { label: string } | { version: number }, label: string): Promise<PromptTemplate> {
+    const what = 'label' in selector ? `label '${selector.label}'` : `version ${selector.version}`;
     try {
       const prompt = await this.client.prompt.get(name, {
-        label,
+        ...selector,
         type: 'chat',
         cacheTtlSeconds: 0,
         maxRetries: 0,
@@ -42,9 +51,9 @@ export class LangfusePromptSource implements PromptSource {
       });
       // An unparsable 200 body comes back from the SDK as a text prompt with no version.
       if (prompt.isFallback || prompt.type !== 'chat' || !Array.isArray(prompt.prompt) || !Number.isInteger(prompt.version)) {
-        throw new InvalidPromptResponseError(`Langfuse returned no usable chat prompt for '${name}' label '${label}'`);
+        throw new InvalidPromptResponseError(`Langfuse returned no usable chat prompt for '${name}' ${what}`);
       }
-      if (!prompt.labels?.includes(label)) {
+      if ('label' in selector && !prompt.labels?.includes(label)) {
         throw new PromptNotFoundError(`Prompt '${name}' version ${prompt.version} does not carry label '${label}'`);
       }
       const messages: ChatMessage[] = [];

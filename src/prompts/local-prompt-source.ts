@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { PromptNotFoundError, type PromptSource } from './prompt-source.js';
+import { PromptNotFoundError, type VersionedPromptSource } from './prompt-source.js';
 import { toPromptTemplate, type PromptTemplate, type PromptVersionData } from './prompt-template.js';
 
 const promptFileSchema = z.object({
@@ -37,7 +37,7 @@ export function promptVersions(file: PromptFile): PromptVersionData[] {
  * Versions and labels from a JSON file in the repo (offline/development mode).
  * Same label rules as Langfuse: the version holding the label, or not found.
  */
-export class LocalPromptSource implements PromptSource {
+export class LocalPromptSource implements VersionedPromptSource {
   readonly kind = 'local';
   private readonly versions: PromptVersionData[];
 
@@ -53,5 +53,11 @@ export class LocalPromptSource implements PromptSource {
     const version = this.versions.find((v) => v.name === name && v.labels.includes(label));
     if (!version) return Promise.reject(new PromptNotFoundError(`Prompt not found: '${name}' with label '${label}'`));
     return Promise.resolve(toPromptTemplate(version, label));
+  }
+
+  fetchVersion(name: string, version: number, label: string): Promise<PromptTemplate> {
+    const found = this.versions.find((v) => v.name === name && v.version === version);
+    if (!found) return Promise.reject(new PromptNotFoundError(`Prompt not found: '${name}' with version ${version}`));
+    return Promise.resolve(toPromptTemplate(found, label));
   }
 }

@@ -8,6 +8,12 @@ export interface PromptSource {
   fetch(name: string, label: string): Promise<PromptTemplate>;
 }
 
+/** A source that can also read one version by number (the release gate pins a run to a version). */
+export interface VersionedPromptSource extends PromptSource {
+  /** Version `version` of `name`, whatever labels it holds; `label` is what the run reports it was asked for. */
+  fetchVersion(name: string, version: number, label: string): Promise<PromptTemplate>;
+}
+
 /** The label does not exist (Langfuse 404): fail closed, do not retry as if it were an outage. */
 export class PromptNotFoundError extends Error {
   override name = 'PromptNotFoundError';

@@ -10,6 +10,8 @@ export interface TraceContext {
   version: string;
   tags: readonly string[];
   metadata: Readonly<Record<string, string>>;
+  /** Further attributes for every span of the run (e.g. the release gate's `langfuse.experiment.*`). */
+  attributes?: Readonly<Attributes>;
 }
 
 /** A fresh Langfuse session id for a conversation that did not bring one. */
@@ -35,6 +37,7 @@ export function traceContextAttributes(tc: TraceContext): Attributes {
   for (const [key, value] of Object.entries(tc.metadata)) {
     attributes[`langfuse.trace.metadata.${key}`] = value;
   }
+  if (tc.attributes) Object.assign(attributes, tc.attributes);
   computed.set(tc, attributes);
   return attributes;
 }

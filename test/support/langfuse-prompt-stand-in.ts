@@ -10,9 +10,11 @@
  *  - PATCH  /api/public/v2/prompts/{name}/versions/{version} (`{"newLabels": [...]}` adds labels)
  *  - DELETE /api/public/v2/prompts/{name}?label=&version=
  *  - GET    /api/public/health
+ *  - the dataset APIs of langfuse-datasets-stand-in.ts (datasets, dataset items, dataset run items)
  *
  * Standalone: `node --import tsx test/support/langfuse-prompt-stand-in.ts --port 3100
- *   [--public-key pk] [--secret-key sk] [--seed prompts.json] [--delay-ms n]`
+ *   [--public-key pk] [--secret-key sk] [--seed prompts.json] [--delay-ms n] [--run-items v3|v4]`
+ * (standalone it also serves the scores, metrics and OTLP APIs of langfuse-quality-stand-in.ts)
  * prints `listening http://127.0.0.1:3100` and runs until SIGTERM/SIGINT.
  */
 import type http from 'node:http';
@@ -30,6 +32,7 @@ import {
   sendFaultBody,
   sendJson,
 } from './stand-in-util.js';
+import { createLangfuseDatasetRoutes, type LangfuseDatasetRoutes, type RunItemsMode } from './langfuse-datasets-stand-in.js';
 
 // ---------------------------------------------------------------------------
 // Types
@@ -140,6 +143,8 @@ export interface LangfusePromptStandInOptions {
   delayMs?: number | undefined;
   /** Further Langfuse APIs on the same port (faults and delays apply to them too). */
   extraRoutes?: LangfuseExtraRoutes | undefined;
+  /** The dataset APIs (langfuse-datasets-stand-in.ts): `v3` (default) records run items, `v4` answers them 404; false: off. */
+  datasets?: RunItemsMode | false | undefined;
 }
 
 export interface LangfusePromptStandIn {
@@ -152,10 +157,12 @@ export interface LangfusePromptStandIn {
   readonly secretKey: string;
   /** Every request received, in arrival order. */
   readonly requests: LangfuseRequestRecord[];
+  /** Datasets, items, runs and run items received (undefined with `datasets: false`). */
+  readonly datasets: LangfuseDatasetRoutes | undefined;
   /** Number of GET /api/public/v2/prompts/{name} requests, optionally for one effective label and/or name. */
   promptFetches(label?: string, name?: string): number;
   /** Fault applied to every request until cleared. Clearing 'hang' releases parked requests (they are then answered normally). */
-  setFault(fault: LangfuseFault | null): void;
+  setFault(fault: LangfuseFault | null, scope?: { paths: RegExp }): void;
   setDelayMs(ms: number): void;
   /** Close the listening socket (connections → ECONNREFUSED) but keep the port and the store. */
   stopListening(): Promise<void>;
@@ -347,7 +354,9 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
   for (const seed of options.prompts ?? []) store.create(seed, 'seed');
 
   const requests: LangfuseRequestRecord[] = [];
+  const datasetRoutes = options.datasets === false ? undefined : createLangfuseDatasetRoutes({ projectId: options.projectId, runItems: options.datasets ?? 'v3' });
   let fault: LangfuseFault | null = null;
+  let faultPaths: RegExp | undefined;
   let delayMs = options.delayMs ?? 0;
   let closed = false;
   const parked = new Set<{ resume: () => void; res: http.ServerResponse }>();
@@ -368,7 +377,8 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
   };
 
   const route = (method: string, pathname: string, query: Record<string, string>, rawBody: Buffer, record: LangfuseRequestRecord, req: http.IncomingMessage): LangfuseExtraResponse => {
-    const extra = options.extraRoutes?.handle({ method, pathname, query, rawBody, headers: req.headers, checkAuth: () => checkAuth(req) });
+    const extraRequest = { method, pathname, query, rawBody, headers: req.headers, checkAuth: () => checkAuth(req) };
+    const extra = datasetRoutes?.handle(extraRequest) ?? options.extraRoutes?.handle(extraRequest);
     if (extra) return extra;
     if (pathname === '/api/public/health') {
       if (method !== 'GET') throw new HttpError(405, { message: 'Method not allowed', error: 'MethodNotAllowedError' });
@@ -528,7 +538,8 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
     });
     readBody(req).then(
       (rawBody) => {
-        const f = fault;
+        // A scoped fault hits only matching paths (e.g. the dataset APIs while prompts still answer).
+        const f = faultPaths && !faultPaths.test(url.pathname) ? null : fault;
         if (f === 'reset') {
           req.socket.destroy();
           return;
@@ -572,6 +583,7 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
     publicKey,
     secretKey,
     requests,
+    datasets: datasetRoutes,
     get listening(): boolean {
       return server.listening;
     },
@@ -588,8 +600,9 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
       }
       return n;
     },
-    setFault(f: LangfuseFault | null): void {
+    setFault(f: LangfuseFault | null, scope?: { paths: RegExp }): void {
       fault = f;
+      faultPaths = f === null ? undefined : scope?.paths;
       if (f !== 'hang') for (const p of [...parked]) p.resume();
     },
     setDelayMs(ms: number): void {
@@ -629,17 +642,25 @@ export async function startLangfusePromptStandIn(options: LangfusePromptStandInO
 // ---------------------------------------------------------------------------
 
 if (isDirectRun(import.meta.url)) {
-  const args = parseCliArgs(process.argv.slice(2));
-  const seedFile = args.get('seed');
-  const prompts = seedFile ? (JSON.parse(await readFile(seedFile, 'utf8')) as LangfusePromptSeed[]) : [];
-  await runStandalone(() =>
-    startLangfusePromptStandIn({
-      port: Number(args.get('port') ?? 0),
-      host: args.get('host'),
-      publicKey: args.get('public-key'),
-      secretKey: args.get('secret-key'),
-      delayMs: Number(args.get('delay-ms') ?? 0),
-      prompts,
-    }),
-  );
+  // No top-level await: the scores module imports this one, and a cycle through a module still
+  // awaiting at top level would never settle.
+  void (async () => {
+    const args = parseCliArgs(process.argv.slice(2));
+    const seedFile = args.get('seed');
+    const prompts = seedFile ? (JSON.parse(await readFile(seedFile, 'utf8')) as LangfusePromptSeed[]) : [];
+    // Standalone it plays a whole Langfuse: scores, metrics and OTLP ingestion too.
+    const { createLangfuseQualityRoutes } = await import('./langfuse-quality-stand-in.js');
+    await runStandalone(() =>
+      startLangfusePromptStandIn({
+        extraRoutes: createLangfuseQualityRoutes(),
+        port: Number(args.get('port') ?? 0),
+        host: args.get('host'),
+        publicKey: args.get('public-key'),
+        secretKey: args.get('secret-key'),
+        delayMs: Number(args.get('delay-ms') ?? 0),
+        datasets: args.get('run-items') === 'v4' ? 'v4' : 'v3',
+        prompts,
+      }),
+    );
+  })();
 }

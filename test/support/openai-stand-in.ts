@@ -17,8 +17,9 @@
  * closed before its end.
  *
  * Standalone: `node --import tsx test/support/openai-stand-in.ts --port 3200 [--latency-ms 50]
- *   [--chunk-delay-ms 20] [--stamp-first-delta] [--answer "text"] [--no-record] [--api-key k]` prints
- * `listening http://127.0.0.1:3200` (base URL WITHOUT /v1) and runs until SIGTERM/SIGINT.
+ *   [--chunk-delay-ms 20] [--stamp-first-delta] [--no-record] [--api-key k]
+ *   [--answer grounded | --answer "any fixed text"] [--useless-for-system TEXT]` (openai-answer-modes.ts)
+ * prints `listening http://127.0.0.1:3200` (base URL WITHOUT /v1) and runs until SIGTERM/SIGINT.
  */
 import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +34,7 @@ import {
   sendFaultBody,
   sendJson,
 } from './stand-in-util.js';
+import { groundedAnswer, uselessFor } from './openai-answer-modes.js';
 
 // ---------------------------------------------------------------------------
 // Types
@@ -677,7 +679,16 @@ if (isDirectRun(import.meta.url)) {
       stampFirstDelta: args.flag('stamp-first-delta') ?? false,
       record: args.flag('record') ?? true,
       apiKey: args.get('api-key'),
-      ...(args.get('answer') !== undefined ? { answer: () => args.get('answer') as string } : {}),
+      // `--answer grounded`: answers from the prompt's order state; `--answer <text>`: always that text;
+      // `--useless-for-system TEXT`: a useless answer whenever the system message contains TEXT
+      // (one prompt version), grounded otherwise.
+      ...(args.get('useless-for-system') !== undefined
+        ? { answer: uselessFor(args.get('useless-for-system') as string) }
+        : args.get('answer') === 'grounded'
+          ? { answer: groundedAnswer }
+          : args.get('answer') !== undefined
+            ? { answer: () => args.get('answer') as string }
+            : {}),
     }),
   );
 }

@@ -1,13 +1,11 @@
 import type { LangfuseClient } from '@langfuse/client';
 import type { ChatMessage, PromptVersionData } from '../prompt-template.js';
+import { langfuseCall, PromptAdminError, publicUrl, type RequestOptions } from './langfuse-call.js';
+
+export { PromptAdminError } from './langfuse-call.js';
 
 type RemotePrompt = Awaited<ReturnType<LangfuseClient['api']['prompts']['get']>>;
 type CreatePromptRequest = Parameters<LangfuseClient['api']['prompts']['create']>[0];
-interface RequestOptions {
-  abortSignal: AbortSignal;
-  timeoutInSeconds: number;
-  maxRetries: number;
-}
 
 /** Admin calls may cross the internet to Langfuse Cloud: looser than the service's per-fetch timeout, still bounded. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -17,17 +15,6 @@ const MAX_LIST_PAGES = 1_000;
 /** Same rule the Langfuse API applies to labels. */
 const LABEL_PATTERN = /^[a-z0-9_\-.]+$/;
 const LATEST = 'latest';
-
-/** A failure with a message meant for the operator, as is. `status` is the HTTP status when Langfuse answered. */
-export class PromptAdminError extends Error {
-  override name = 'PromptAdminError';
-  constructor(
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-  }
-}
 
 export interface PromptAdminOptions {
   client: LangfuseClient;
@@ -176,6 +163,26 @@ export class PromptAdmin {
 
   /** Moves `label` to the highest version below the one holding it. */
   async rollback(label: string): Promise<string[]> {
+    const { from, to } = await this.rollbackPlan(label);
+    await this.addLabels(to, [label]);
+    return [`rolled back ${label} from version ${from} to version ${to}`];
+  }
+
+  // --- building blocks for the release gate (src/release/) -------------------------------------
+
+  /** One stored version (404 → PromptAdminError with status 404). */
+  version(version: number): Promise<RemotePrompt> {
+    return this.get({ version });
+  }
+
+  /** The version holding `label`, or undefined when no version holds it. */
+  labelHolder(label: string): Promise<RemotePrompt | undefined> {
+    checkLabel(label);
+    return this.findLabel(label);
+  }
+
+  /** Where a rollback of `label` goes: the highest version below the one holding it. */
+  async rollbackPlan(label: string): Promise<{ from: number; to: number }> {
     checkLabel(label);
     const current = await this.get({ label });
     const lower = (await this.versionNumbers()).filter((n) => n < current.version);
@@ -183,8 +190,13 @@ export class PromptAdmin {
     if (target === undefined) {
       throw new PromptAdminError(`cannot roll back ${label}: it is on version ${current.version}, and '${this.name}' has no lower version.`);
     }
-    await this.addLabels(target, [label]);
-    return [`rolled back ${label} from version ${current.version} to version ${target}`];
+    return { from: current.version, to: target };
+  }
+
+  /** Puts `label` on `version`, moving it off the version that held it. */
+  async moveLabel(version: number, label: string): Promise<void> {
+    checkLabel(label);
+    await this.addLabels(version, [label]);
   }
 
   /** The labels each of these versions holds now (a version Langfuse does not have maps to none). */
@@ -287,39 +299,8 @@ export class PromptAdmin {
   }
 
   /** One bounded request (retries included) with its failure turned into an operator message. */
-  private async call<T>(what: string, maxRetries: number, request: (options: RequestOptions) => Promise<T>): Promise<T> {
-    const signal = AbortSignal.timeout(this.timeoutMs);
-    this.logger?.debug({ prompt: this.name, request: what }, 'langfuse request');
-    try {
-      // Our signal decides the timeout; the SDK's own (a second later) is only a backstop.
-      return await request({ abortSignal: signal, timeoutInSeconds: this.timeoutMs / 1000 + 1, maxRetries });
-    } catch (error) {
-      this.logger?.debug({ prompt: this.name, request: what, err: error }, 'langfuse request failed');
-      throw this.describe(error, what, signal.aborted);
-    }
-  }
-
-  private describe(error: unknown, what: string, timedOut: boolean): PromptAdminError {
-    // The SDK's error classes live in @langfuse/core (not a direct dependency): read their shape.
-    const status = (error as { statusCode?: unknown } | null)?.statusCode;
-    if (typeof status === 'number') {
-      const message = serverMessage((error as { body?: unknown }).body);
-      if (status === 401) {
-        return new PromptAdminError(
-          `Langfuse rejected the keys (401): ${message.replace(/\.+$/, '')}. Check LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY.`,
-          status,
-        );
-      }
-      if (status === 404) return new PromptAdminError(`not found (404): ${message}`, status);
-      return new PromptAdminError(`Langfuse answered ${status} to ${what}: ${message}`, status);
-    }
-    if (timedOut || (error instanceof Error && /timeout/i.test(error.message))) {
-      return new PromptAdminError(
-        `Langfuse at ${this.baseUrl} did not answer (${what}) within ${this.timeoutMs} ms. Check LANGFUSE_BASE_URL and that Langfuse is running.`,
-      );
-    }
-    const reason = error instanceof Error ? error.message : String(error);
-    return new PromptAdminError(`cannot reach Langfuse at ${this.baseUrl} (${reason}). Check LANGFUSE_BASE_URL and that Langfuse is running.`);
+  private call<T>(what: string, maxRetries: number, request: (options: RequestOptions) => Promise<T>): Promise<T> {
+    return langfuseCall({ baseUrl: this.baseUrl, timeoutMs: this.timeoutMs, logger: this.logger, subject: this.name }, what, maxRetries, request);
   }
 }
 
@@ -352,31 +333,4 @@ function canonicalJson(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
-}
-
-/** The server's own explanation from an error body (`{message, error}`, zod issues, or text). */
-function serverMessage(body: unknown): string {
-  let text: string;
-  if (typeof body === 'string') text = body;
-  else if (body && typeof body === 'object') {
-    const b = body as { message?: unknown; error?: unknown };
-    text = typeof b.message === 'string' ? b.message : JSON.stringify(body);
-    if (Array.isArray(b.error)) {
-      const issues = b.error.map((i: { message?: unknown; path?: unknown }) => `${Array.isArray(i.path) ? i.path.join('.') : ''}: ${String(i.message)}`);
-      text += ` (${issues.join('; ')})`;
-    }
-  } else text = 'no message';
-  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
-}
-
-/** The base URL without any userinfo, safe to print. */
-function publicUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    url.username = '';
-    url.password = '';
-    return url.toString().replace(/\/$/, '');
-  } catch {
-    return raw;
-  }
 }
