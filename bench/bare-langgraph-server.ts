@@ -133,7 +133,15 @@ function perStepGraph() {
  */
 function groupedGraph() {
   return new StateGraph(State)
-    .addNode(GROUPED_CONTEXT_NODE, stepSequence([retrievePolicy, readMemory, fetchOrder, classifyOutcome]))
+    .addNode(
+      GROUPED_CONTEXT_NODE,
+      stepSequence([
+        ['retrieve_policy', retrievePolicy],
+        ['read_memory', readMemory],
+        ['fetch_order', fetchOrder],
+        ['classify_outcome', classifyOutcome],
+      ]),
+    )
     .addNode('compose_answer', composeAnswer)
     .addNode('escalate', escalate)
     .addEdge(START, GROUPED_CONTEXT_NODE)

@@ -1,13 +1,11 @@
 import { ConfigError, loadSettings } from '../src/config/settings.js';
 import { createLogger } from '../src/logger.js';
+import { FaultInjectingModel } from '../src/model/fault-injection.js';
 import { PriceCatalog } from '../src/model/price-catalog.js';
-import { announceDefaults, createRuntime } from '../src/runtime.js';
+import { announceDefaults, createModel, createRuntime } from '../src/runtime.js';
 import { startTelemetry } from '../src/telemetry/tracing.js';
-import { SCENARIOS as PROMPT_SCENARIOS, type Scenario } from './prompt-scenarios.js';
-import { QUALITY_SCENARIOS } from './quality-scenarios.js';
-
-/** In the seed's order (SPEC §6): the quality scenarios come before the prompt ones. */
-const SCENARIOS: Readonly<Record<string, Scenario>> = { ...QUALITY_SCENARIOS, ...PROMPT_SCENARIOS };
+import { SCENARIOS, SEED_ORDER } from './registry.js';
+import type { Scenario } from './scenario.js';
 
 /** How long the scores may take to reach Langfuse before the run counts as failed. */
 const SCORE_FLUSH_MS = 15_000;
@@ -19,9 +17,13 @@ const SCORE_FLUSH_MS = 15_000;
 async function main(argv: string[]): Promise<number> {
   const name = argv[0];
   const selected: [string, Scenario][] =
-    name === 'all' ? Object.entries(SCENARIOS) : name && SCENARIOS[name] ? [[name, SCENARIOS[name]]] : [];
+    name === 'all'
+      ? SEED_ORDER.map((n) => [n, SCENARIOS[n] as Scenario])
+      : name && Object.hasOwn(SCENARIOS, name)
+        ? [[name, SCENARIOS[name] as Scenario]]
+        : [];
   if (selected.length === 0) {
-    process.stderr.write(`usage: npm run scenario -- <${[...Object.keys(SCENARIOS), 'all'].join(' | ')}>\n`);
+    process.stderr.write(`usage: npm run scenario -- <${[...SEED_ORDER, 'all'].join(' | ')}>\n`);
     return 2;
   }
 
@@ -43,16 +45,24 @@ async function main(argv: string[]): Promise<number> {
   });
   const telemetry = startTelemetry(settings, logger);
   announceDefaults(settings, logger);
-  const runtime = createRuntime(settings, logger, telemetry.tracer, { prices });
+  // The model seam with fault injection in front (retry, fallback); the fallback scenario uses the
+  // configured model as the fallback when OPENAI_FALLBACK_MODEL is unset (SPEC §6).
+  const faults = new FaultInjectingModel(createModel(settings));
+  const scenarioSettings = { ...settings, openai: { ...settings.openai, fallbackModel: settings.openai.fallbackModel ?? settings.openai.model } };
+  const runtime = createRuntime(scenarioSettings, logger, telemetry.tracer, { prices, model: faults });
   const ctx = {
     agent: runtime.agent,
     prompts: runtime.prompts,
     quality: runtime.quality,
+    faults,
+    maxRetries: settings.openai.maxRetries,
+    tracer: telemetry.tracer,
     agentVersion: settings.service.agentVersion,
     environment: settings.service.environment,
     print: (line: string) => process.stdout.write(`${line}\n`),
   };
 
+  // Stops at the first failure (SPEC §6).
   let code = 0;
   for (const [scenarioName, scenario] of selected) {
     try {
@@ -60,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
     } catch (error) {
       logger.error({ scenario: scenarioName, err: error }, 'scenario failed');
       code = 1;
+      break;
     }
   }
   // Spans and metrics wait in the SDK (batch processor, periodic reader) and scores in the sink's queue:

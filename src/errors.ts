@@ -70,3 +70,14 @@ export class BudgetExceededError extends ServiceError {
   readonly code = 'budget_exceeded';
   readonly httpStatus = 503;
 }
+
+/**
+ * The caller went away (a streaming client disconnected) and the run was stopped on purpose.
+ * Not a failure of the service: no error status on spans, no error log, no response.
+ */
+export class RunCancelledError extends Error {
+  override name = 'RunCancelledError';
+  constructor(message = 'the client disconnected; the run was cancelled') {
+    super(message);
+  }
+}

@@ -5,7 +5,7 @@ const run = (answer: string, extra: Partial<CheckedRun> = {}): CheckedRun => ({
   answer,
   order_state: 'processing',
   policy_document_ids: ['policy-eu-shipping-v14', 'policy-eu-escalation-v3'],
-  escalation_reason: '',
+  order_lookup: 'found',
   ...extra,
 });
 
@@ -43,7 +43,7 @@ describe('policy_compliance (policy-compliance-v1)', () => {
   });
 
   it('fails when an order state is stated although the tool denied the read', () => {
-    const denied = { order_state: 'unknown', escalation_reason: 'order_access_denied' };
+    const denied = { order_state: 'unknown', order_lookup: 'denied' };
     expect(policyViolations(run('That order is in transit and delayed.', denied))).toEqual(['unreadable_order_state']);
     expect(policyCompliance(run('I cannot share details of this order.', denied))).toBe('pass');
   });

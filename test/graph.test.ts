@@ -80,7 +80,7 @@ describe.each(GRAPH_LAYOUTS)('order-status graph, %s layout', (layout) => {
       expect(span.attributes['app.workflow.node.name']).toBe(node);
       expect(span.attributes['app.workflow.iteration']).toBe(i);
     });
-    expect(spanNamed(spans, 'workflow.node fetch_order').attributes['app.workflow.updated_fields']).toEqual(['iterations', 'order_state']);
+    expect(spanNamed(spans, 'workflow.node fetch_order').attributes['app.workflow.updated_fields']).toEqual(['iterations', 'order_lookup', 'order_state']);
     expect(spanNamed(spans, 'workflow.route outcome').attributes['app.workflow.route']).toBe('answer');
     expect(spanNamed(spans, 'invoke_agent order-status').attributes['app.workflow.iterations']).toBe(5);
   });

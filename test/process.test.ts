@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
 import { postOrderStatus, startServerProcess, type ServerProcess } from './support/server-process.js';
+import { postEventStream } from './support/sse-client.js';
 
 /** The real server process: signals, draining, and a Collector that is down. */
 let openai: OpenAIStandIn;
@@ -84,6 +85,27 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('`npm start`, %s to the whole proc
     }
     expect(logLines(server, 'draining')).toHaveLength(1);
     expect(logLines(server, 'second signal')).toHaveLength(0);
+  });
+});
+
+describe('a stream in flight at SIGTERM', () => {
+  it('streams to its end (done), then the connection closes and the process exits 0 at once', async () => {
+    server = await startServerProcess(env(), { viaNpmStart: true });
+    openai.setChunkDelayMs(60);
+    try {
+      const client = await postEventStream(`${server.url}/order-status/stream`, { query: 'Where is my order?', order_reference: 'ORDER-924', region: 'eu', user_id: 'usr_drain_stream' });
+      while ((await client.next())?.event !== 'token');
+      const signalledAt = Date.now();
+      process.kill(-(server.child.pid as number), 'SIGTERM');
+      const events = await client.all();
+      expect(events.at(-1)?.event).toBe('done');
+      expect(await server.exited).toEqual({ code: 0, signal: null });
+      // Not held open until the keep-alive timeout or the drain deadline.
+      expect(Date.now() - signalledAt).toBeLessThan(5_000);
+      expect(logLines(server, 'drain deadline')).toHaveLength(0);
+    } finally {
+      openai.setChunkDelayMs(0);
+    }
   });
 });
 

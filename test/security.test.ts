@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
-import type { AnswerModel } from '../src/model/answer-model.js';
+import { fixedAnswerModel } from './support/models.js';
 import { CapturePolicy, redactText } from '../src/telemetry/capture-policy.js';
 import { build } from './support/build.js';
 import { spanNamed, testTracing } from './support/telemetry.js';
@@ -64,12 +64,7 @@ describe('content capture policy', () => {
 
   it('redacted exports only a redacted preview of the answer', async () => {
     // A model that echoes the canaries, so redaction (not the offline model's wording) keeps them out.
-    const model: AnswerModel = {
-      api: 'responses',
-      serverAddress: 'offline',
-      offline: true,
-      generate: async () => ({ text: `Your order is on its way; we wrote to person@example.invalid about ORDER-CANARY-0001.`, responseModel: 'offline' }),
-    };
+    const model = fixedAnswerModel('Your order is on its way; we wrote to person@example.invalid about ORDER-CANARY-0001.');
     const { app } = await build({ env: { CAPTURE_MODE: 'redacted' }, model });
     await app.inject({ method: 'POST', url: '/order-status', payload: { ...body, query: canaryQuery } });
     const compose = spanNamed(tracing.spans(), 'workflow.node compose_answer');

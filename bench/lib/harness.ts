@@ -62,6 +62,7 @@ export const logDir = (): string => current().logDir;
 export const loadgen = (): LoadGenerator => current().loadgen;
 export const langfuse = (): LangfusePromptStandIn => current().langfuse;
 export const sinkProcess = (): ManagedProcess => current().sink.proc;
+export const sinkUrl = (): string => current().sink.url;
 
 /** PATH and HOME only: nothing from the developer's environment leaks into what is measured. */
 export function baseEnv(): Record<string, string> {

@@ -9,6 +9,7 @@ import { profileSection } from './profile.js';
 import { promptsSection } from './prompts.js';
 import type { BenchSection } from './section.js';
 import { soakSection } from './soak.js';
+import { streamingSection } from './streaming.js';
 import { tracingSection } from './tracing.js';
 
 export const SECTIONS: readonly BenchSection[] = [
@@ -18,5 +19,6 @@ export const SECTIONS: readonly BenchSection[] = [
   concurrencySection,
   promptsSection,
   soakSection,
+  streamingSection,
   profileSection,
 ];

@@ -9,6 +9,7 @@ import type { CapturePolicy } from '../telemetry/capture-policy.js';
 import type { ServiceMetrics } from '../telemetry/metrics.js';
 import type { BudgetLimits, ExecutionBudget } from './budget.js';
 import type { GraphLayout } from './graph-layout.js';
+import type { TokenFlow } from './token-flow.js';
 
 /** Everything the graph needs, injected once when the graph is built. */
 export interface AgentDeps {
@@ -34,6 +35,15 @@ export interface RunScope {
   budget: ExecutionBudget;
   /** Fetch the prompt in this run and fall back to the cache on failure (CLI scenarios). */
   mustFetchPrompt: boolean;
+  /** Present when the run streams (OrderStatusAgent.stream): the answer is streamed too. */
+  stream?: StreamScope;
+}
+
+export interface StreamScope {
+  /** Aborted when the streaming client goes away: the model request is cancelled. */
+  signal: AbortSignal;
+  /** Back-pressure for the answer's tokens (token-flow.ts). */
+  tokens: TokenFlow;
 }
 
 export function runScope(config: { configurable?: Record<string, unknown> } | undefined): RunScope {

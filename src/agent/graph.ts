@@ -8,20 +8,25 @@ import { readMemory } from './nodes/read-memory.js';
 import { retrievePolicy } from './nodes/retrieve-policy.js';
 import { GROUPED_CONTEXT_NODE, type GraphLayout } from './graph-layout.js';
 import { AgentState, type AgentStateType, type AgentStateUpdate } from './state.js';
+import type { StreamChunk } from './stream-updates.js';
 import { tracedNode } from './traced-node.js';
 
 type StepFn = (state: AgentStateType, config?: LangGraphRunnableConfig) => Promise<AgentStateUpdate> | AgentStateUpdate;
+export type NamedStep = readonly [name: string, fn: StepFn];
 
 /**
  * Runs steps one after another inside one LangGraph node. Merging updates with a spread is exact
- * because every state channel is last-value-wins (see state.ts).
+ * because every state channel is last-value-wins (see state.ts). Each step's own update also goes
+ * to LangGraph's `custom` stream (a no-op unless the run streams that mode), so a streaming
+ * client sees the same per-step updates as with one node per step.
  */
-export function stepSequence(steps: readonly StepFn[]): (state: AgentStateType, config?: LangGraphRunnableConfig) => Promise<AgentStateUpdate> {
+export function stepSequence(steps: readonly NamedStep[]): (state: AgentStateType, config?: LangGraphRunnableConfig) => Promise<AgentStateUpdate> {
   return async (state, config) => {
     let current = state;
     const merged: AgentStateUpdate = {};
-    for (const step of steps) {
+    for (const [name, step] of steps) {
       const update = await step(current, config);
+      config?.writer?.({ kind: 'step', step: name, update } satisfies StreamChunk);
       Object.assign(merged, update);
       current = { ...current, ...update } as AgentStateType;
     }
@@ -50,7 +55,7 @@ export function buildOrderStatusGraph(deps: AgentDeps, layout: GraphLayout = 'gr
 
   if (layout === 'grouped') {
     graph
-      .addNode(GROUPED_CONTEXT_NODE, stepSequence(contextSteps.map(([, fn]) => fn)))
+      .addNode(GROUPED_CONTEXT_NODE, stepSequence(contextSteps))
       .addEdge(START, GROUPED_CONTEXT_NODE)
       .addConditionalEdges(GROUPED_CONTEXT_NODE, routeOutcome(deps.tracer), branches);
   } else {

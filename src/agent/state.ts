@@ -23,6 +23,8 @@ export const AgentState = Annotation.Root({
   policy_document_ids: list(),
   memory_record_types: list(),
   order_state: text(),
+  /** How the order tool answered: found | missing | denied | invalid_arguments (internal; never streamed). */
+  order_lookup: text(),
   answer: text(),
   outcome: text(),
   escalation_reason: text(),

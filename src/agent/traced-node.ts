@@ -4,7 +4,12 @@ import { inSpan } from '../telemetry/spans.js';
 import { runScope, type RunScope } from './agent-deps.js';
 import type { AgentStateType, AgentStateUpdate } from './state.js';
 
-export type NodeBody = (state: AgentStateType, span: Span, scope: RunScope) => Promise<AgentStateUpdate> | AgentStateUpdate;
+export type NodeBody = (
+  state: AgentStateType,
+  span: Span,
+  scope: RunScope,
+  config?: LangGraphRunnableConfig,
+) => Promise<AgentStateUpdate> | AgentStateUpdate;
 
 /**
  * Wraps a node in its `workflow.node <name>` span: iteration = nodes executed
@@ -18,7 +23,7 @@ export function tracedNode(tracer: Tracer, name: string, body: NodeBody) {
     const iteration = state.iterations;
     return inSpan(tracer, spanName, { attributes: { 'app.workflow.node.name': name, 'app.workflow.iteration': iteration } }, async (span) => {
       scope.budget.beforeIteration();
-      const update = { ...(await body(state, span, scope)), iterations: iteration + 1 };
+      const update = { ...(await body(state, span, scope, config)), iterations: iteration + 1 };
       span.setAttribute('app.workflow.updated_fields', Object.keys(update).sort());
       return update;
     });

@@ -1,6 +1,7 @@
 import type { FastifyOtelInstrumentation } from '@fastify/otel';
 import helmet from '@fastify/helmet';
 import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
+import { fastifySSE } from '@fastify/sse';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -21,6 +22,7 @@ import { langfuseWebhookRoutes } from './routes/langfuse-webhook.js';
 import { closeConnectionsWhileDraining, limitInFlight } from './overload.js';
 import { recordRequestMetrics } from './request-metrics.js';
 import { orderStatusRoutes } from './routes/order-status.js';
+import { orderStatusStreamRoutes } from './routes/order-status-stream.js';
 import { qualityRoutes } from './routes/quality.js';
 
 export interface AppDeps {
@@ -73,6 +75,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Server-sent events framing and flow control for the streaming route.
+  await app.register(fastifySSE);
 
   await app.register(healthRoutes, {
     prompts: deps.prompts,
@@ -102,15 +106,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ...(deps.rateLimitStore ? { store: deps.rateLimitStore } : {}),
       });
     }
-    await api.register(orderStatusRoutes, {
+    const routeOptions = {
       agent: deps.agent,
       quality: deps.quality,
       experiment: settings.prompts.experiment,
       overridableLabels: settings.prompts.overridableLabels,
       agentVersion: settings.service.agentVersion,
       environment: settings.service.environment,
-    });
-    // Same scope: same bearer auth, per-user rate limit and in-flight limit as /order-status.
+    };
+    // Same scope, so the same bearer auth, per-user rate limit and in-flight limit for all of them.
+    await api.register(orderStatusRoutes, routeOptions);
+    await api.register(orderStatusStreamRoutes, routeOptions);
     await api.register(qualityRoutes, { quality: deps.quality });
   });
   return app;

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ServiceError } from '../errors.js';
 
@@ -19,6 +19,17 @@ const FASTIFY_CLIENT_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
 };
 
+/**
+ * How a failure raised while serving a request is answered: status, body, and whether it is
+ * worth a log line. Shared by the error handler and the SSE route (its `error` event).
+ */
+export function describeFailure(error: unknown): { status: number; body: ErrorBody; level?: 'warn' | 'error' } {
+  if (error instanceof ServiceError) {
+    return { status: error.httpStatus, body: errorBody(error.code, error.message, error.details()), ...(error.httpStatus >= 500 ? { level: 'warn' as const } : {}) };
+  }
+  return { status: 500, body: errorBody('internal_error', 'internal error'), level: 'error' };
+}
+
 /** One error shape for every failure: `{error: {code, message, ...}}`. */
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -30,21 +41,24 @@ export function registerErrorHandler(app: FastifyInstance): void {
       const message = name ? `${name}: ${first?.message ?? 'invalid'}` : (first?.message ?? 'invalid request');
       return reply.code(400).send(errorBody('invalid_request', message, name ? { field: name } : {}));
     }
-    if (error instanceof ServiceError) {
-      if (error.httpStatus >= 500) request.log.warn({ code: error.code, errorType: error.errorType }, error.message);
-      if (error.httpStatus === 503) reply.header('retry-after', '5');
-      return reply.code(error.httpStatus).send(errorBody(error.code, error.message, error.details()));
-    }
     const status = error.statusCode ?? 500;
-    if (status < 500) {
+    if (!(error instanceof ServiceError) && status < 500) {
       const code = FASTIFY_CLIENT_CODES[error.code] ?? (status === 429 ? 'rate_limited' : 'invalid_request');
       return reply.code(status).send(errorBody(code, error.message));
     }
-    request.log.error({ err: error }, 'unhandled error');
-    return reply.code(500).send(errorBody('internal_error', 'internal error'));
+    const failure = describeFailure(error);
+    logFailure(request.log, error, failure.level);
+    if (failure.status === 503) reply.header('retry-after', '5');
+    return reply.code(failure.status).send(failure.body);
   });
 
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
   );
+}
+
+/** Service errors at warn (the caller got a meaningful answer), anything unexpected at error. */
+export function logFailure(log: FastifyBaseLogger, error: unknown, level: 'warn' | 'error' | undefined): void {
+  if (level === 'warn' && error instanceof ServiceError) log.warn({ code: error.code, errorType: error.errorType }, error.message);
+  else if (level === 'error') log.error({ err: error }, 'unhandled error');
 }

@@ -22,17 +22,30 @@ export function limitInFlight(app: FastifyInstance, limit: number): void {
     }
     inFlight += 1;
     (request as FastifyRequest & { [COUNTED]?: boolean })[COUNTED] = true;
+    // A response that never finishes normally (a streaming client that went away) still frees its slot.
+    reply.raw.once('close', () => release(request));
   });
   app.addHook('onResponse', async (request) => release(request));
   app.addHook('onRequestAbort', async (request) => release(request));
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True once the server has started to close (SIGTERM): finish in-flight work, keep no connection. */
+    readonly isDraining: boolean;
+  }
+}
+
 /**
  * While the server drains, every response says `connection: close`, so
  * keep-alive clients reconnect elsewhere instead of holding the socket open.
+ * (A streamed response sent its headers before the drain began: see closeAfterResponse.)
  */
 export function closeConnectionsWhileDraining(app: FastifyInstance): void {
   let draining = false;
+  app.decorate('isDraining', {
+    getter: () => draining,
+  });
   app.addHook('preClose', async () => {
     draining = true;
   });
@@ -40,4 +53,13 @@ export function closeConnectionsWhileDraining(app: FastifyInstance): void {
     if (draining) reply.header('connection', 'close');
     return payload;
   });
+}
+
+/**
+ * Ends the keep-alive connection once this response has finished: for a response whose headers
+ * went out before the drain began (a stream), which `connection: close` can no longer reach.
+ */
+export function closeAfterResponse(reply: FastifyReply): void {
+  const socket = reply.raw.socket;
+  reply.raw.once('finish', () => socket?.end());
 }

@@ -85,3 +85,40 @@ export const errorBody = z.object({
     })
     .loose(),
 });
+
+/** One `update` event's data: `{"<step>": {<allowlisted fields>}}` (src/agent/stream-updates.ts). */
+const graphUpdate = z
+  .record(
+    z.string(),
+    z
+      .object({
+        policy_document_ids: z.array(z.string()),
+        memory_record_types: z.array(z.string()),
+        order_state: z.string(),
+        outcome: z.string(),
+        escalation_reason: z.string(),
+        prompt_name: z.string(),
+        prompt_version: z.number().int(),
+        prompt_label: z.string(),
+        prompt_source: z.string(),
+        capture_mode: z.string(),
+        capture_policy_version: z.string(),
+      })
+      .partial(),
+  )
+  .describe('one graph step: its name → only the allowlisted fields it updated (never query, answer or user_id)');
+
+/**
+ * The events of `POST /order-status/stream`, for the OpenAPI document. On the wire each is
+ * `event: <event>` then `data: <data as JSON>` and a blank line, in this order: metadata,
+ * update (per step), token (while the answer is written), then done or error.
+ */
+export const orderStatusStreamEvent = z
+  .discriminatedUnion('event', [
+    z.object({ event: z.literal('metadata'), data: z.object({ conversation_id: z.string(), trace_id: z.string().optional() }) }),
+    z.object({ event: z.literal('update'), data: graphUpdate }),
+    z.object({ event: z.literal('token'), data: z.object({ text: z.string().describe('the next piece of the answer') }) }),
+    z.object({ event: z.literal('done'), data: orderStatusResponse.describe('exactly the POST /order-status 200 body') }),
+    z.object({ event: z.literal('error'), data: errorBody.describe('the run failed after the stream began; the stream ends') }),
+  ])
+  .describe('text/event-stream: `event: <event>` + `data: <JSON>` per event: metadata, update per graph step, token, then done or error');

@@ -17,6 +17,13 @@ export interface ModelResult {
   usage?: { inputTokens: number; outputTokens: number; cachedInputTokens?: number };
 }
 
+/**
+ * What a streamed call yields: text deltas as the provider sends them, then (when the provider
+ * finished the response) one `done` with the response metadata and usage. A stream that ends
+ * without `done` was cut short.
+ */
+export type ModelStreamPart = { type: 'text'; text: string } | { type: 'done'; result: ModelResult };
+
 /** The one model seam: OpenAI through @langchain/openai, or the offline model. */
 export interface AnswerModel {
   readonly api: ModelApi;
@@ -24,4 +31,9 @@ export interface AnswerModel {
   readonly serverAddress: string;
   readonly offline: boolean;
   generate(request: ModelRequest): Promise<ModelResult>;
+  /**
+   * The same call, streamed. Pulled lazily: a slow consumer slows the provider's socket, not
+   * memory. A model without it answers a streamed call in one piece (model-call.ts).
+   */
+  stream?(request: ModelRequest): AsyncIterable<ModelStreamPart>;
 }

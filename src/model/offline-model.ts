@@ -1,17 +1,33 @@
-import type { AnswerModel, ModelRequest, ModelResult } from './answer-model.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { AnswerModel, ModelRequest, ModelResult, ModelStreamPart } from './answer-model.js';
 
 const FIELD = /^(Order state|Region|Policy document IDs):\s*(.*)$/gm;
+
+export interface OfflineModelOptions {
+  /** Pause between streamed words, so a terminal shows the answer being written (default 10 ms). */
+  wordDelayMs?: number;
+}
+
+/** Deltas as a provider sends them: whitespace attached to the word that follows it. */
+export function wordDeltas(text: string): string[] {
+  return text.match(/\s*\S+/g) ?? [text];
+}
 
 /**
  * The embedded default when no OPENAI_API_KEY is set: a deterministic answer
  * built from the compiled prompt's variables, so the whole pipeline (prompt,
- * graph, spans) runs offline. Announced at start-up; model name `offline`.
+ * graph, spans, streaming) runs offline. Announced at start-up; model name `offline`.
  */
 export class OfflineAnswerModel implements AnswerModel {
   readonly api = 'responses';
   readonly serverAddress = 'offline';
   readonly offline = true;
   private sequence = 0;
+  private readonly wordDelayMs: number;
+
+  constructor(options: OfflineModelOptions = {}) {
+    this.wordDelayMs = options.wordDelayMs ?? 10;
+  }
 
   generate(request: ModelRequest): Promise<ModelResult> {
     const user = request.messages.findLast((m) => m.role === 'user')?.content ?? '';
@@ -30,5 +46,16 @@ export class OfflineAnswerModel implements AnswerModel {
       responseId: `offline_${this.sequence}`,
       usage: { inputTokens, outputTokens: Math.ceil(text.length / 4) },
     });
+  }
+
+  /** The same answer, word by word. */
+  async *stream(request: ModelRequest): AsyncGenerator<ModelStreamPart> {
+    const result = await this.generate(request);
+    for (const [i, word] of wordDeltas(result.text).entries()) {
+      if (i > 0 && this.wordDelayMs > 0) await delay(this.wordDelayMs, undefined, { signal: request.signal });
+      request.signal.throwIfAborted();
+      yield { type: 'text', text: word };
+    }
+    yield { type: 'done', result };
   }
 }

@@ -1,6 +1,6 @@
-import type { AIMessage } from '@langchain/core/messages';
+import { coerceMessageLikeToMessage, type AIMessage, type AIMessageChunk, type UsageMetadata } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
-import type { AnswerModel, ModelApi, ModelRequest, ModelResult } from './answer-model.js';
+import type { AnswerModel, ModelApi, ModelRequest, ModelResult, ModelStreamPart } from './answer-model.js';
 import type { FetchFunction } from './node-http-fetch.js';
 
 export interface OpenAiModelOptions {
@@ -34,18 +34,56 @@ export class OpenAiAnswerModel implements AnswerModel {
       request.messages.map((m) => ({ role: m.role, content: m.content })),
       { signal: request.signal },
     )) as AIMessage;
-    const usage = message.usage_metadata;
-    const metadata = message.response_metadata as { model_name?: string; model?: string; id?: string };
+    const metadata = message.response_metadata as ResponseMetadata;
     return {
       text: message.text,
       responseModel: metadata.model_name ?? metadata.model ?? request.model,
       responseId: metadata.id ?? message.id,
-      usage: usage && {
-        inputTokens: usage.input_tokens,
-        outputTokens: usage.output_tokens,
-        cachedInputTokens: usage.input_token_details?.cache_read,
-      },
+      usage: toUsage(message.usage_metadata),
     };
+  }
+
+  /**
+   * Streams through ChatOpenAI (Responses or Chat Completions). Usage is asked for: ChatOpenAI
+   * sends `stream_options.include_usage` on Chat Completions (`streamUsage`), and the Responses
+   * API reports it in `response.completed`. The stream is pulled chunk by chunk, so a slow
+   * consumer leaves the provider's bytes in the socket.
+   *
+   * It reads ChatOpenAI's chunk generator (`_streamResponseChunks`, public in its types: the
+   * method `.stream()` wraps) rather than `.stream()` itself. `.stream()` adds, per chunk, a
+   * signal race, callback dispatch and a merge of every chunk so far into one message for
+   * LangSmith-style callbacks, none of which this service uses (it traces with OpenTelemetry):
+   * ~1 ms CPU of a 40-token answer on Node 24, a fifth of a streamed request.
+   */
+  async *stream(request: ModelRequest): AsyncGenerator<ModelStreamPart> {
+    const client = this.client(request);
+    const generations = client._streamResponseChunks(
+      request.messages.map((m) => coerceMessageLikeToMessage({ role: m.role, content: m.content })),
+      { signal: request.signal } as ChatOpenAI['ParsedCallOptions'],
+    );
+    let text = '';
+    let responseModel: string | undefined;
+    let responseId: string | undefined;
+    let usage: UsageMetadata | undefined;
+    let finished = false;
+    for await (const generation of generations) {
+      const chunk = generation.message as AIMessageChunk;
+      // finish_reason and model_name come as generation info (BaseChatModel.stream merges them too).
+      const metadata = { ...generation.generationInfo, ...chunk.response_metadata } as ResponseMetadata;
+      responseModel = metadata.model_name ?? metadata.model ?? responseModel;
+      responseId = metadata.id ?? chunk.id ?? responseId;
+      if (chunk.usage_metadata) usage = chunk.usage_metadata;
+      // Chat Completions: a finish_reason; Responses: the response.completed event (its status).
+      if (metadata.finish_reason || metadata.status === 'completed' || metadata.status === 'incomplete') finished = true;
+      const delta = chunk.text;
+      if (delta) {
+        text += delta;
+        yield { type: 'text', text: delta };
+      }
+    }
+    // LangChain ends the iteration quietly when the signal aborts: make that an error here.
+    request.signal.throwIfAborted();
+    if (finished) yield { type: 'done', result: { text, responseModel: responseModel ?? request.model, responseId, usage: toUsage(usage) } };
   }
 
   private client(request: ModelRequest): ChatOpenAI {
@@ -62,6 +100,8 @@ export class OpenAiAnswerModel implements AnswerModel {
         useResponsesApi: this.options.api === 'responses',
         // Responses API: store=false, nothing kept server-side (SPEC §3).
         zdrEnabled: this.options.api === 'responses',
+        // Streamed Chat Completions ask for the usage chunk (stream_options.include_usage).
+        streamUsage: true,
         configuration: {
           baseURL: this.options.baseUrl,
           maxRetries: 0,
@@ -73,3 +113,22 @@ export class OpenAiAnswerModel implements AnswerModel {
     return client;
   }
 }
+
+interface ResponseMetadata {
+  model_name?: string;
+  model?: string;
+  id?: string;
+  finish_reason?: string;
+  status?: string;
+}
+
+function toUsage(usage: UsageMetadata | undefined): ModelResult['usage'] {
+  return (
+    usage && {
+      inputTokens: usage.input_tokens,
+      outputTokens: usage.output_tokens,
+      cachedInputTokens: usage.input_token_details?.cache_read,
+    }
+  );
+}
+

@@ -10,8 +10,8 @@ export interface CheckedRun {
   /** The order state the tool returned (`unknown` when the read was denied). */
   order_state: string;
   policy_document_ids: readonly string[];
-  /** `order_access_denied` when the tool refused the read. */
-  escalation_reason: string;
+  /** How the order tool answered: `denied` when it refused the read (src/agent/nodes/fetch-order.ts). */
+  order_lookup: string;
 }
 
 export const ANSWER_CORRECTNESS_RUBRIC = 'answer-correctness-v1';
@@ -57,7 +57,7 @@ export function policyViolations(run: CheckedRun): PolicyViolation[] {
   const retrieved = new Set(run.policy_document_ids.map((id) => id.toLowerCase()));
   const named = run.answer.match(POLICY_DOCUMENT_ID) ?? [];
   if (named.some((id) => !retrieved.has(id.toLowerCase()))) violations.push('unretrieved_policy_document');
-  if (run.escalation_reason === 'order_access_denied') {
+  if (run.order_lookup === 'denied') {
     const text = normalise(run.answer);
     if (Object.values(STATE_PHRASES).some((phrases) => phrases.some((p) => mentions(text, p)))) violations.push('unreadable_order_state');
   }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { onTestFinished } from 'vitest';
 import type { Clock } from '../../src/clock.js';
 import { parseSettings, type Settings } from '../../src/config/settings.js';
@@ -41,11 +41,14 @@ export async function build(
     scoreSink?: ScoreSink;
     /** App deps of the fleet feature (src/fleet/): prompt-change fan-out, webhook de-duplication, rate-limit store. */
     app?: (runtime: Runtime, settings: Settings) => Pick<AppDeps, 'fleet' | 'rateLimitStore'>;
+    /** Default: silent. */
+    logger?: Logger;
   } = {},
 ): Promise<TestService> {
   const { tracer, provider } = testTracing();
   const settings = testSettings(options.env);
-  const runtime = createRuntime(settings, silentLogger, tracer, {
+  const logger = options.logger ?? silentLogger;
+  const runtime = createRuntime(settings, logger, tracer, {
     promptSource: options.promptSource,
     model: options.model,
     clock: options.clock,
@@ -58,7 +61,7 @@ export async function build(
     prompts: runtime.prompts,
     quality: runtime.quality,
     settings,
-    logger: silentLogger,
+    logger,
     httpInstrumentation: createHttpInstrumentation(provider),
     metrics: runtime.metrics,
     clock: options.clock,

@@ -11,9 +11,15 @@
  * Built for load tests (thousands of concurrent requests): no per-request logging, recording can be
  * switched off (`record: false`), a single JSON.parse / JSON.stringify per request.
  *
+ * Streaming (see the "Streaming" block below): events are written one by one, respecting the
+ * socket's drain (a slow client holds the stand-in back, as it would a real provider);
+ * `chunkDelayMs` spaces the text deltas out in time; `streamAborts` records each stream a client
+ * closed before its end.
+ *
  * Standalone: `node --import tsx test/support/openai-stand-in.ts --port 3200 [--latency-ms 50]
- *   [--no-record] [--api-key k] [--answer grounded] [--useless-for-system TEXT]` (openai-answer-modes.ts) prints `listening http://127.0.0.1:3200` (base URL WITHOUT /v1) and
- * runs until SIGTERM/SIGINT.
+ *   [--chunk-delay-ms 20] [--stamp-first-delta] [--no-record] [--api-key k]
+ *   [--answer grounded | --answer "any fixed text"] [--useless-for-system TEXT]` (openai-answer-modes.ts)
+ * prints `listening http://127.0.0.1:3200` (base URL WITHOUT /v1) and runs until SIGTERM/SIGINT.
  */
 import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -38,7 +44,9 @@ import { groundedAnswer, uselessFor } from './openai-answer-modes.js';
 export type OpenAIFault =
   | 'hang'
   | 'reset'
-  | { status: number; headers?: Record<string, string> | undefined; body?: unknown };
+  | { status: number; headers?: Record<string, string> | undefined; body?: unknown }
+  /** A stream that starts normally and loses its connection after this many text deltas. */
+  | { cutStreamAfterDeltas: number };
 
 export type OpenAIEndpoint = 'responses' | 'chat.completions';
 
@@ -64,6 +72,33 @@ export interface OpenAIStandInOptions {
   apiKey?: string | undefined;
   /** Answer text; default `stand-in answer (<n> messages)`. */
   answer?: ((body: Record<string, unknown>, endpoint: OpenAIEndpoint) => string) | undefined;
+  /** Streams: pause between text deltas (ms). Default 0 (back to back). */
+  chunkDelayMs?: number | undefined;
+  /**
+   * Streams: the first delta's text is the wall-clock time it was written
+   * (`performance.timeOrigin + performance.now()`, ms with 3 decimals, then a space), so a client
+   * in another process can measure what lies between this write and its own first token.
+   */
+  stampFirstDelta?: boolean | undefined;
+}
+
+/** A stream a client closed before the stand-in had written all of it. */
+export interface OpenAIStreamAbort {
+  path: string;
+  model: unknown;
+  /** Date.now() when the connection closed. */
+  closedAt: number;
+  deltasSent: number;
+  deltasTotal: number;
+}
+
+/** A stream being written right now. */
+export interface OpenAIActiveStream {
+  path: string;
+  deltasSent: number;
+  deltasTotal: number;
+  /** True while the stand-in waits for the client to read (socket buffer full). */
+  waitingForDrain: boolean;
 }
 
 export interface OpenAIStandInStats {
@@ -83,7 +118,12 @@ export interface OpenAIStandIn {
   readonly requests: OpenAIRecordedRequest[];
   stats(): OpenAIStandInStats;
   setLatencyMs(ms: number): void;
+  setChunkDelayMs(ms: number): void;
   setRecord(on: boolean): void;
+  /** Streams clients closed early, in order (cleared by clearRequests). */
+  readonly streamAborts: OpenAIStreamAbort[];
+  /** Streams being written at this moment. */
+  activeStreams(): OpenAIActiveStream[];
   /** FIFO: each queued fault is consumed by exactly one subsequent /v1 request. */
   queueFault(fault: OpenAIFault): void;
   /** Persistent fault for every /v1 request until set to null (queued faults take precedence). */
@@ -131,6 +171,26 @@ function defaultFaultBody(status: number): ErrorBody {
   }
 }
 
+/** One streamed event; `delta` marks the text deltas (spaced by chunkDelayMs). */
+interface SseEvent {
+  text: string;
+  delta: boolean;
+  waited?: boolean;
+}
+
+const STAMP = /^\d+\.\d{3} /;
+/** Written into the planned first delta; replaced by the wall-clock time when it is written. */
+const STAMP_PLACEHOLDER = '0000000000000.000 ';
+
+function stampDelta(eventText: string): string {
+  return eventText.replace(STAMP_PLACEHOLDER, `${(performance.timeOrigin + performance.now()).toFixed(3)} `);
+}
+
+/** The wall-clock time (ms) the stand-in wrote a stamped first delta, or undefined. */
+export function firstDeltaStamp(text: string): number | undefined {
+  return STAMP.test(text) ? Number(text.slice(0, text.indexOf(' '))) : undefined;
+}
+
 function countMessages(body: Record<string, unknown>, endpoint: OpenAIEndpoint): number {
   if (endpoint === 'chat.completions') return Array.isArray(body.messages) ? body.messages.length : 0;
   const input = body.input;
@@ -161,6 +221,11 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
   const hung = new Set<http.ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
   const stats: OpenAIStandInStats = { total: 0, inFlight: 0, maxInFlight: 0 };
+  let chunkDelayMs = options.chunkDelayMs ?? 0;
+  const stampFirstDelta = options.stampFirstDelta ?? false;
+  const streamAborts: OpenAIStreamAbort[] = [];
+  const active = new Set<OpenAIActiveStream>();
+  const streamCuts = new WeakMap<http.ServerResponse, number>();
   const idPrefix = randomBytes(4).toString('hex');
   let seq = 0;
   const nextId = (): string => idPrefix + (++seq).toString(16).padStart(12, '0');
@@ -259,9 +324,9 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
       return;
     }
     let n = 0;
-    const events: string[] = [];
+    const events: SseEvent[] = [];
     const ev = (type: string, data: Record<string, unknown>): void => {
-      events.push(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: n++, ...data })}\n\n`);
+      events.push({ text: `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: n++, ...data })}\n\n`, delta: type === 'response.output_text.delta' });
     };
     const inProgress = responseObject(body, id, msgId, createdAt, text, inputTokens, 'in_progress');
     ev('response.created', { response: inProgress });
@@ -276,7 +341,7 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
       content_index: 0,
       part: { type: 'output_text', annotations: [], logprobs: [], text: '' },
     });
-    for (const delta of toDeltas(text)) {
+    for (const delta of streamDeltas(text)) {
       ev('response.output_text.delta', { item_id: msgId, output_index: 0, content_index: 0, delta, logprobs: [] });
     }
     ev('response.output_text.done', { item_id: msgId, output_index: 0, content_index: 0, text, logprobs: [] });
@@ -297,7 +362,7 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
       },
     });
     ev('response.completed', { response: responseObject(body, id, msgId, createdAt, text, inputTokens, 'completed') });
-    sendSse(res, events.join(''));
+    sendSse(res, '/v1/responses', body.model, events);
   };
 
   // ----- /v1/chat/completions -----
@@ -347,35 +412,81 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
     const so = body.stream_options;
     const includeUsage = typeof so === 'object' && so !== null && (so as Record<string, unknown>).include_usage === true;
     const base = { id, object: 'chat.completion.chunk', created, model: body.model, service_tier: 'default', system_fingerprint: 'fp_stand_in' };
-    const chunks: string[] = [];
-    const chunk = (choices: unknown[], extra?: Record<string, unknown>): void => {
+    const chunks: SseEvent[] = [];
+    const chunk = (choices: unknown[], extra?: Record<string, unknown>, delta = false): void => {
       const c: Record<string, unknown> = { ...base, choices };
       if (includeUsage) c.usage = null;
       if (extra) Object.assign(c, extra);
-      chunks.push(`data: ${JSON.stringify(c)}\n\n`);
+      chunks.push({ text: `data: ${JSON.stringify(c)}\n\n`, delta });
     };
     chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]);
-    for (const delta of toDeltas(text)) {
-      chunk([{ index: 0, delta: { content: delta }, logprobs: null, finish_reason: null }]);
+    for (const delta of streamDeltas(text)) {
+      chunk([{ index: 0, delta: { content: delta }, logprobs: null, finish_reason: null }], undefined, true);
     }
     chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]);
     if (includeUsage) chunk([], { usage });
-    chunks.push('data: [DONE]\n\n');
-    sendSse(res, chunks.join(''));
+    chunks.push({ text: 'data: [DONE]\n\n', delta: false });
+    sendSse(res, '/v1/chat/completions', body.model, chunks);
   };
 
-  const sendSse = (res: http.ServerResponse, payload: string): void => {
+  // ----- Streaming: deltas spaced by chunkDelayMs, drain respected, early closes recorded -----
+  const streamDeltas = (text: string): string[] => {
+    const deltas = toDeltas(text);
+    if (stampFirstDelta) deltas.unshift(STAMP_PLACEHOLDER);
+    return deltas;
+  };
+
+  const sendSse = (res: http.ServerResponse, path: string, model: unknown, events: SseEvent[]): void => {
     if (res.destroyed) return;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      'content-length': Buffer.byteLength(payload),
-      ...commonHeaders(),
+    const headers = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...commonHeaders() };
+    const deltasTotal = events.filter((e) => e.delta).length;
+    const cutAfter = streamCuts.get(res);
+    const stream: OpenAIActiveStream = { path, deltasSent: 0, deltasTotal, waitingForDrain: false };
+    active.add(stream);
+    res.on('close', () => {
+      active.delete(stream);
+      if (!res.writableFinished) streamAborts.push({ path, model, closedAt: Date.now(), deltasSent: stream.deltasSent, deltasTotal });
     });
-    res.end(payload);
+    res.writeHead(200, headers);
+    let i = 0;
+    const writeNext = (): void => {
+      while (i < events.length && !res.destroyed) {
+        const event = events[i] as SseEvent;
+        if (event.delta && stream.deltasSent > 0 && chunkDelayMs > 0 && !event.waited) {
+          event.waited = true;
+          const t = setTimeout(() => {
+            timers.delete(t);
+            writeNext();
+          }, chunkDelayMs);
+          timers.add(t);
+          return;
+        }
+        if (event.delta && cutAfter !== undefined && stream.deltasSent >= cutAfter) {
+          res.socket?.destroy();
+          return;
+        }
+        i += 1;
+        // The stamp is taken at the moment of writing, not when the answer was planned.
+        const text = stampFirstDelta && event.delta && stream.deltasSent === 0 ? stampDelta(event.text) : event.text;
+        if (event.delta) stream.deltasSent += 1;
+        if (i === events.length) {
+          res.end(text);
+          return;
+        }
+        if (!res.write(text)) {
+          stream.waitingForDrain = true;
+          res.once('drain', () => {
+            stream.waitingForDrain = false;
+            writeNext();
+          });
+          return;
+        }
+      }
+    };
+    writeNext();
   };
 
-  const applyFault = (req: http.IncomingMessage, res: http.ServerResponse, f: OpenAIFault): void => {
+  const applyFault = (req: http.IncomingMessage, res: http.ServerResponse, f: Exclude<OpenAIFault, { cutStreamAfterDeltas: number }>): void => {
     if (f === 'reset') {
       req.socket.destroy();
     } else if (f === 'hang') {
@@ -411,7 +522,9 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
         if (record) requests.push({ method, path, headers: req.headers, body, receivedAt: Date.now() });
 
         const fault = faultQueue.length > 0 ? (faultQueue.shift() as OpenAIFault) : persistentFault;
-        if (fault !== null && path.startsWith('/v1/')) {
+        if (fault !== null && typeof fault === 'object' && 'cutStreamAfterDeltas' in fault) {
+          streamCuts.set(res, fault.cutStreamAfterDeltas);
+        } else if (fault !== null && path.startsWith('/v1/')) {
           applyFault(req, res, fault);
           return;
         }
@@ -515,6 +628,11 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
     setLatencyMs(ms: number): void {
       latencyMs = ms;
     },
+    setChunkDelayMs(ms: number): void {
+      chunkDelayMs = ms;
+    },
+    streamAborts,
+    activeStreams: () => [...active].map((stream) => ({ ...stream })),
     setRecord(on: boolean): void {
       record = on;
     },
@@ -532,6 +650,7 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
     },
     clearRequests(): void {
       requests.length = 0;
+      streamAborts.length = 0;
       stats.total = 0;
       stats.maxInFlight = stats.inFlight;
     },
@@ -556,15 +675,20 @@ if (isDirectRun(import.meta.url)) {
       port: Number(args.get('port') ?? 0),
       host: args.get('host'),
       latencyMs: Number(args.get('latency-ms') ?? 0),
+      chunkDelayMs: Number(args.get('chunk-delay-ms') ?? 0),
+      stampFirstDelta: args.flag('stamp-first-delta') ?? false,
       record: args.flag('record') ?? true,
       apiKey: args.get('api-key'),
-      // `--answer grounded`: answers from the prompt's order state; `--useless-for-system TEXT`: a
-      // useless answer whenever the system message contains TEXT (one prompt version), grounded otherwise.
+      // `--answer grounded`: answers from the prompt's order state; `--answer <text>`: always that text;
+      // `--useless-for-system TEXT`: a useless answer whenever the system message contains TEXT
+      // (one prompt version), grounded otherwise.
       ...(args.get('useless-for-system') !== undefined
         ? { answer: uselessFor(args.get('useless-for-system') as string) }
         : args.get('answer') === 'grounded'
           ? { answer: groundedAnswer }
-          : {}),
+          : args.get('answer') !== undefined
+            ? { answer: () => args.get('answer') as string }
+            : {}),
     }),
   );
 }

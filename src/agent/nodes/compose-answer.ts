@@ -1,11 +1,12 @@
 import type { Span } from '@opentelemetry/api';
 import { PromptUnavailableError, PromptVariablesMismatchError } from '../../errors.js';
-import { callModel } from '../../model/model-call.js';
+import { callModel, streamModel, type ModelCallRequest } from '../../model/model-call.js';
 import type { ResolvedPrompt } from '../../prompts/prompt-resolver.js';
 import { compilePrompt, DEFAULT_PROMPT_LABEL, type PromptVariables } from '../../prompts/prompt-template.js';
 import type { AgentDeps } from '../agent-deps.js';
 import type { NodeBody } from '../traced-node.js';
 import type { AgentStateType } from '../state.js';
+import type { StreamChunk } from '../stream-updates.js';
 
 /** Lists are formatted deliberately (`a, b`), not left to the template engine. */
 export function promptVariables(state: AgentStateType): PromptVariables {
@@ -41,12 +42,12 @@ function recordPromptSource(span: Span, label: string, resolved: ResolvedPrompt)
 
 /**
  * Pulls `order-status-answer` by label, checks the variable contract, compiles
- * it and calls the model. Fails closed (no model call) when no usable prompt
- * exists or the variables do not match.
+ * it and calls the model (streamed when the run streams). Fails closed (no
+ * model call) when no usable prompt exists or the variables do not match.
  */
 export const composeAnswer =
   (deps: AgentDeps): NodeBody =>
-  async (state, span, scope) => {
+  async (state, span, scope, config) => {
     const label = state.prompt_label || DEFAULT_PROMPT_LABEL;
     let resolved: ResolvedPrompt;
     try {
@@ -76,7 +77,7 @@ export const composeAnswer =
     span.setAttribute('app.prompt.validation', 'passed');
 
     scope.budget.beforeModelCall();
-    const result = await callModel(deps.modelCall, {
+    const request: ModelCallRequest = {
       messages,
       model: template.modelConfig.model ?? deps.defaultModel,
       temperature: template.modelConfig.temperature,
@@ -85,7 +86,21 @@ export const composeAnswer =
       // numbers mean nothing to the Langfuse project that receives the trace.
       ...(deps.prompts.sourceKind === 'langfuse' ? { promptLink: { name: template.name, version: template.version, label } } : {}),
       promptVersion: template.version,
-    });
+    };
+    const streaming = scope.stream;
+    const writer = config?.writer;
+    const result =
+      streaming && writer
+        ? await streamModel(deps.modelCall, request, {
+            cancel: streaming.signal,
+            // Each delta goes to LangGraph's `custom` stream; the flow gate holds the model back
+            // while the client is behind (token-flow.ts).
+            onText: (text) => {
+              writer({ kind: 'token', text } satisfies StreamChunk);
+              return streaming.tokens.sent();
+            },
+          })
+        : await callModel(deps.modelCall, request);
 
     const capture = deps.capture.project(result.text);
     span.setAttributes({ 'app.capture.mode': capture.capture_mode, 'app.capture.policy_version': capture.capture_policy_version });

@@ -6,8 +6,9 @@ import type { NodeBody } from '../traced-node.js';
 
 /**
  * The order-status tool. A denied read leaves the state `unknown`: the real
- * state never reaches the model, the response or a span. The order reference
- * and the user id never appear in tool attributes.
+ * state never reaches the model, the response, a span or a streamed update.
+ * The order reference and the user id never appear in tool attributes.
+ * `order_lookup` says why a state is missing; `escalate` turns it into a reason.
  */
 export const fetchOrder =
   ({ tracer, orders }: AgentDeps): NodeBody =>
@@ -32,24 +33,24 @@ export const fetchOrder =
           if (!(error instanceof InvalidToolArgumentsError)) throw error;
           span.setAttributes({ 'app.tool.arguments.valid': false, 'app.order.state': 'unknown', 'error.type': 'validation' });
           span.setStatus({ code: SpanStatusCode.ERROR, message: 'validation' });
-          return { order_state: 'unknown', escalation_reason: 'invalid_tool_arguments' };
+          return { order_state: 'unknown', order_lookup: 'invalid_arguments' };
         }
         span.setAttribute('app.tool.arguments.valid', true);
         if (lookup.status === 'denied') {
           span.setAttributes({ 'app.tool.authorization': 'denied', 'app.order.state': 'unknown', 'error.type': 'authorization' });
           span.setStatus({ code: SpanStatusCode.ERROR, message: 'authorization' });
-          return { order_state: 'unknown', escalation_reason: 'order_access_denied' };
+          return { order_state: 'unknown', order_lookup: 'denied' };
         }
         span.setAttribute('app.tool.authorization', 'allowed');
         if (lookup.status === 'missing') {
           span.setAttributes({ 'app.tool.execution': 'success', 'app.order.state': 'missing' });
-          return { order_state: 'missing', escalation_reason: 'missing_order_state' };
+          return { order_state: 'missing', order_lookup: 'missing' };
         }
         span.setAttributes({
           'app.tool.execution': 'success',
           'app.order.state': lookup.order.state,
           'app.order.delayed': lookup.order.delayed ?? false,
         });
-        return { order_state: lookup.order.state };
+        return { order_state: lookup.order.state, order_lookup: 'found' };
       },
     );

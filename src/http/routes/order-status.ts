@@ -1,12 +1,14 @@
-import { context } from '@opentelemetry/api';
+import { context, type Context } from '@opentelemetry/api';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { OrderStatusAgent } from '../../agent/order-status-agent.js';
-import type { QualitySignals } from '../../quality/quality-signals.js';
+import type { AgentInput } from '../../agent/state.js';
 import { assignPromptLabel, type ExperimentArm } from '../../prompts/label-assignment.js';
+import type { QualitySignals } from '../../quality/quality-signals.js';
 import { newConversationId, stampTraceContext, type TraceContext } from '../../telemetry/trace-context.js';
-import { errorBody } from '../error-handler.js';
+import { errorBody, type ErrorBody } from '../error-handler.js';
 import { orderStatusBody } from '../order-status-body.js';
-import { errorBody as errorBodySchema, orderStatusRequest, orderStatusResponse } from '../schemas.js';
+import { errorBody as errorBodySchema, orderStatusRequest, orderStatusResponse, type OrderStatusRequest } from '../schemas.js';
 
 export interface OrderStatusRouteOptions {
   agent: OrderStatusAgent;
@@ -17,10 +19,59 @@ export interface OrderStatusRouteOptions {
   environment: string;
 }
 
+/** Everything a run needs from an accepted request, shared by `/order-status` and its streaming twin. */
+export interface PreparedRun {
+  input: AgentInput;
+  conversationId: string;
+  traceContext: TraceContext;
+  /** Runs `fn` inside the HTTP request's span context (so the run is its child). */
+  inRequestContext<T>(fn: () => T): T;
+}
+
+/**
+ * Turns a validated body into a run: refuses a client-chosen label that is not overridable,
+ * assigns the A/B label server-side, names the Langfuse session, and stamps the HTTP span
+ * (which started before the user was known) with the trace context.
+ */
+export function prepareRun(
+  request: FastifyRequest,
+  body: OrderStatusRequest,
+  options: OrderStatusRouteOptions,
+  extraTags: readonly string[] = [],
+): PreparedRun | ErrorBody {
+  if (body.prompt_label !== undefined && !options.overridableLabels.includes(body.prompt_label)) {
+    return errorBody('invalid_request', 'prompt_label: this label cannot be chosen by clients', { field: 'prompt_label' });
+  }
+  const conversationId = body.conversation_id ?? newConversationId();
+  const promptLabel = body.prompt_label ?? assignPromptLabel(body.user_id, options.experiment);
+  const traceContext: TraceContext = {
+    sessionId: conversationId,
+    userId: body.user_id,
+    traceName: 'order-status-turn',
+    version: options.agentVersion,
+    tags: ['order-status', 'http', ...extraTags, promptLabel],
+    metadata: { environment: options.environment, workflow: 'order-status', region: body.region },
+  };
+  const otel = request.opentelemetry?.();
+  if (otel?.span) stampTraceContext(otel.span, traceContext);
+  const requestContext: Context | undefined = otel?.context ?? undefined;
+  return {
+    input: {
+      query: body.query,
+      conversation_id: conversationId,
+      user_id: body.user_id,
+      order_reference: body.order_reference,
+      region: body.region,
+      prompt_label: promptLabel,
+    },
+    conversationId,
+    traceContext,
+    inRequestContext: (fn) => (requestContext ? context.with(requestContext, fn) : fn()),
+  };
+}
+
 /** `POST /order-status`: one agent run per request, inside the HTTP request's trace. */
 export const orderStatusRoutes: FastifyPluginAsyncZod<OrderStatusRouteOptions> = async (app, options) => {
-  const { agent, quality, experiment, overridableLabels } = options;
-
   app.post(
     '/order-status',
     {
@@ -32,37 +83,10 @@ export const orderStatusRoutes: FastifyPluginAsyncZod<OrderStatusRouteOptions> =
       },
     },
     async (request, reply) => {
-      const body = request.body;
-      if (body.prompt_label !== undefined && !overridableLabels.includes(body.prompt_label)) {
-        return reply.code(400).send(errorBody('invalid_request', 'prompt_label: this label cannot be chosen by clients', { field: 'prompt_label' }));
-      }
-      const conversationId = body.conversation_id ?? newConversationId();
-      const promptLabel = body.prompt_label ?? assignPromptLabel(body.user_id, experiment);
-      const traceContext: TraceContext = {
-        sessionId: conversationId,
-        userId: body.user_id,
-        traceName: 'order-status-turn',
-        version: options.agentVersion,
-        tags: ['order-status', 'http', promptLabel],
-        metadata: { environment: options.environment, workflow: 'order-status', region: body.region },
-      };
-      // The HTTP span started before the user was known: stamp it, then run inside its context.
-      const otel = request.opentelemetry?.();
-      if (otel?.span) stampTraceContext(otel.span, traceContext);
-      const runAgent = () =>
-        agent.run(
-          {
-            query: body.query,
-            conversation_id: conversationId,
-            user_id: body.user_id,
-            order_reference: body.order_reference,
-            region: body.region,
-            prompt_label: promptLabel,
-          },
-          { traceContext },
-        );
-      const run = await (otel?.context ? context.with(otel.context, runAgent) : runAgent());
-      return orderStatusBody(run, quality);
+      const prepared = prepareRun(request, request.body, options);
+      if ('error' in prepared) return reply.code(400).send(prepared);
+      const run = await prepared.inRequestContext(() => options.agent.run(prepared.input, { traceContext: prepared.traceContext }));
+      return orderStatusBody(run, options.quality);
     },
   );
 };
