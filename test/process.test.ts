@@ -128,7 +128,29 @@ async function blackhole(): Promise<{ url: string; close: () => Promise<void> }>
   };
 }
 
+/** A port nothing listens on (bound, then released). */
+async function closedPortUrl(): Promise<string> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
 describe('Collector down', () => {
+  it('not running at all: Ctrl-C on `npm start` exits 0 at once instead of waiting out export retries', async () => {
+    server = await startServerProcess(env({ OTEL_EXPORTER_OTLP_ENDPOINT: await closedPortUrl() }), { viaNpmStart: true });
+    for (let i = 0; i < 3; i += 1) expect((await postOrderStatus(server.url, `usr_nocollector${i}`)).status).toBe(200);
+    const signalledAt = Date.now();
+    process.kill(-(server.child.pid as number), 'SIGINT');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    // The exporters' back-off retries alone take ~8 s against a refused connection.
+    expect(Date.now() - signalledAt).toBeLessThan(2_500);
+    expect(logLines(server, 'Collector unreachable at shutdown')).toHaveLength(1);
+    const summary = JSON.parse(logLines(server, 'telemetry stopped')[0] ?? '{}') as Record<string, number>;
+    expect(summary).toMatchObject({ endedSpans: 36, exportedSpans: 0 });
+  });
+
   it('answering 503: requests keep their latency, the outage is logged once', async () => {
     otlp.setFailing(503);
     server = await startServerProcess(env({ OTEL_BSP_EXPORT_TIMEOUT: '500' }));

@@ -7,6 +7,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
+import { isAcceptingConnections } from './collector-reachability.js';
 import { createTraceExporter } from './otlp-exporter.js';
 import { CountingExporter, emptyExportStats, EndedSpanCounter, routeDiagnostics, settleDroppedSpans, type ExportStats } from './export-health.js';
 import { TraceContextSpanProcessor } from './trace-context.js';
@@ -103,12 +104,25 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
     tracer: trace.getTracer(TRACER_NAME, settings.service.agentVersion),
     stats,
     shutdown: async () => {
+      const flushing = sdk.shutdown();
       try {
-        await sdk.shutdown();
+        if (await anyCollectorReachable(settings)) {
+          await flushing;
+        } else {
+          // Nothing listens there: the exporters' back-off retries (~8 s) could not deliver anything.
+          flushing.catch(() => {});
+          logger.warn({ endpoint: settings.telemetry.tracesEndpoint }, 'Collector unreachable at shutdown: not waiting for export retries');
+        }
       } finally {
         settleDroppedSpans(stats);
         logger.info({ ...stats }, 'telemetry stopped');
       }
     },
   };
+}
+
+async function anyCollectorReachable(settings: Settings): Promise<boolean> {
+  const endpoints = new Set([settings.telemetry.tracesEndpoint, ...(settings.metrics.enabled ? [settings.metrics.endpoint] : [])]);
+  const reachable = await Promise.all([...endpoints].map((endpoint) => isAcceptingConnections(endpoint)));
+  return reachable.some(Boolean);
 }
