@@ -168,23 +168,11 @@ export function summariseProfile(profile: CpuProfile, window?: { fromUs?: number
   };
 }
 
-/**
- * Share of busy time spent inside frames whose url matches `pattern`, callees included (a sample
- * counts when any frame of its stack matches): e.g. everything the metrics code costs, SDK and all.
- */
-export function inclusiveShare(profile: CpuProfile, pattern: RegExp, window?: { fromUs?: number; toUs?: number }): { busyMs: number; matchedMs: number; pct: number } {
-  const byId = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const matches = new Map<number, boolean>();
-  const stackMatches = (id: number | undefined): boolean => {
-    if (id === undefined) return false;
-    const known = matches.get(id);
-    if (known !== undefined) return known;
-    const hit = pattern.test((byId.get(id) as ProfileNode).callFrame.url) || stackMatches(parent.get(id));
-    matches.set(id, hit);
-    return hit;
-  };
+type Window = { fromUs?: number; toUs?: number };
+type Share = { busyMs: number; matchedMs: number; pct: number };
+
+/** Busy (non-idle) sample time in the window, and the part of it whose sample node `matches`. */
+function busyShare(profile: CpuProfile, byId: Map<number, ProfileNode>, matches: (id: number) => boolean, window?: Window): Share {
   let t = profile.startTime;
   let busy = 0;
   let matched = 0;
@@ -196,9 +184,34 @@ export function inclusiveShare(profile: CpuProfile, pattern: RegExp, window?: { 
     if ((byId.get(id) as ProfileNode).callFrame.functionName === '(idle)') continue;
     const us = profile.timeDeltas[i + 1] ?? delta;
     busy += us;
-    if (stackMatches(id)) matched += us;
+    if (matches(id)) matched += us;
   }
   return { busyMs: busy / 1000, matchedMs: matched / 1000, pct: busy > 0 ? (matched / busy) * 100 : 0 };
+}
+
+function nodeIndex(profile: CpuProfile): { byId: Map<number, ProfileNode>; parent: Map<number, number> } {
+  const byId = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  return { byId, parent };
+}
+
+/**
+ * Share of busy time spent inside frames whose url matches `pattern`, callees included (a sample
+ * counts when any frame of its stack matches): e.g. everything the metrics code costs, SDK and all.
+ */
+export function inclusiveShare(profile: CpuProfile, pattern: RegExp, window?: Window): Share {
+  const { byId, parent } = nodeIndex(profile);
+  const matches = new Map<number, boolean>();
+  const stackMatches = (id: number | undefined): boolean => {
+    if (id === undefined) return false;
+    const known = matches.get(id);
+    if (known !== undefined) return known;
+    const hit = pattern.test((byId.get(id) as ProfileNode).callFrame.url) || stackMatches(parent.get(id));
+    matches.set(id, hit);
+    return hit;
+  };
+  return busyShare(profile, byId, stackMatches, window);
 }
 
 /**
@@ -207,10 +220,8 @@ export function inclusiveShare(profile: CpuProfile, pattern: RegExp, window?: { 
  * e.g. everything tracing costs in its own code — the SDK, the exporter's serialisation and socket
  * writes — without the graph that runs inside `startActiveSpan`'s callback.
  */
-export function ownedShare(profile: CpuProfile, pattern: RegExp, window?: { fromUs?: number; toUs?: number }): { busyMs: number; matchedMs: number; pct: number } {
-  const byId = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+export function ownedShare(profile: CpuProfile, pattern: RegExp, window?: Window): Share {
+  const { byId, parent } = nodeIndex(profile);
   const matches = new Map<number, boolean>();
   const ownerMatches = (id: number): boolean => {
     const known = matches.get(id);
@@ -224,20 +235,7 @@ export function ownedShare(profile: CpuProfile, pattern: RegExp, window?: { from
     matches.set(id, hit);
     return hit;
   };
-  let t = profile.startTime;
-  let busy = 0;
-  let matched = 0;
-  for (let i = 0; i < profile.samples.length; i += 1) {
-    const delta = profile.timeDeltas[i] ?? 0;
-    t += delta;
-    if (t < (window?.fromUs ?? -Infinity) || t > (window?.toUs ?? Infinity)) continue;
-    const id = profile.samples[i] as number;
-    if ((byId.get(id) as ProfileNode).callFrame.functionName === '(idle)') continue;
-    const us = profile.timeDeltas[i + 1] ?? delta;
-    busy += us;
-    if (ownerMatches(id)) matched += us;
-  }
-  return { busyMs: busy / 1000, matchedMs: matched / 1000, pct: busy > 0 ? (matched / busy) * 100 : 0 };
+  return busyShare(profile, byId, ownerMatches, window);
 }
 
 export function formatSummary(s: ProfileSummary): string {
