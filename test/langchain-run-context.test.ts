@@ -46,12 +46,36 @@ async function probe() {
   return { seen: state.seen, chainStarts: handler.names };
 }
 
+/**
+ * What a caller that avoids the RunTree (a stream reader pulling the next chunk) leaves in the
+ * store, outside any context variable and inside one.
+ */
+function storesWhenAvoidingRunTree() {
+  const provider = AsyncLocalStorageProviderSingleton;
+  const config = { configurable: { probe_value: 1 }, callbacks: [new ChainStarts()] };
+  const bare = provider.getInstance().run(undefined, () => provider.runWithConfig(config, () => provider.getInstance().getStore(), true));
+  const withVariable = provider.getInstance().run(undefined, () => {
+    setContextVariable('tenant', 'acme');
+    return provider.runWithConfig(config, () => getContextVariable('tenant'), true);
+  });
+  return { bare, withVariable };
+}
+
+let coreStores: ReturnType<typeof storesWhenAvoidingRunTree> | undefined;
+
 describe('LangChain run context', () => {
   it('stays the default (a RunTree per step) while LangSmith tracing is on', async () => {
     expect(useLightweightRunContext({ LANGSMITH_TRACING: 'true' })).toBe('langsmith');
     expect(useLightweightRunContext({ LANGCHAIN_TRACING_V2: 'TRUE' })).toBe('langsmith');
     const { seen } = await probe();
     expect(seen.storeIsRunTree).toBe(true);
+    coreStores = storesWhenAvoidingRunTree();
+    expect(coreStores).toEqual({ bare: undefined, withVariable: 'acme' });
+  });
+
+  it('lightweight: a caller that avoids the RunTree gets what core gives it', () => {
+    expect(useLightweightRunContext({})).toBe('lightweight');
+    expect(storesWhenAvoidingRunTree()).toEqual(coreStores);
   });
 
   it('lightweight: no RunTree per step, and a step still sees its config, context variables and callbacks', async () => {

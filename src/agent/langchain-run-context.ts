@@ -34,12 +34,17 @@ export function useLightweightRunContext(env: NodeJS.ProcessEnv = process.env): 
   const provider = AsyncLocalStorageProviderSingleton as unknown as Provider;
   const original = provider.runWithConfig.bind(provider);
   provider.runWithConfig = function runWithConfig(config, callback, avoidCreatingRootRunTree) {
-    // Callers that avoid the RunTree already skip the cost; keep their exact semantics.
-    if (avoidCreatingRootRunTree === true || hasLangSmithTracer(config)) return original(config, callback, avoidCreatingRootRunTree);
+    if (hasLangSmithTracer(config)) return original(config, callback, avoidCreatingRootRunTree);
     const storage = provider.getInstance();
     const previous = storage.getStore() as Record<symbol, unknown> | undefined;
+    const contextVariables = previous?.[CONTEXT_VARIABLES_KEY];
+    if (avoidCreatingRootRunTree === true) {
+      // What core stores here without a tracer (only the context variables, if any), minus its
+      // callback-manager build: stream readers call this once per chunk pulled.
+      return storage.run(contextVariables === undefined ? undefined : { [CONTEXT_VARIABLES_KEY]: contextVariables }, callback);
+    }
     const store: Record<string | symbol, unknown> = { extra: { [LC_CHILD_KEY]: config } };
-    if (previous?.[CONTEXT_VARIABLES_KEY] !== undefined) store[CONTEXT_VARIABLES_KEY] = previous[CONTEXT_VARIABLES_KEY];
+    if (contextVariables !== undefined) store[CONTEXT_VARIABLES_KEY] = contextVariables;
     return storage.run(store, callback);
   };
   installed = true;
