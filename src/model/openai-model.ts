@@ -75,7 +75,9 @@ export class OpenAiAnswerModel implements AnswerModel {
       if (chunk.usage_metadata) usage = chunk.usage_metadata;
       // Chat Completions: a finish_reason; Responses: the response.completed event (its status).
       if (metadata.finish_reason || metadata.status === 'completed' || metadata.status === 'incomplete') finished = true;
-      const delta = chunk.text;
+      // The generation's own text (the text parts of this delta), not `chunk.text`: that getter
+      // translates the message into v1 content blocks on every chunk.
+      const delta = generation.text;
       if (delta) {
         text += delta;
         yield { type: 'text', text: delta };
