@@ -76,17 +76,36 @@ describe('node:http fetch', () => {
     nodeFetch.destroy();
   });
 
-  it('streams server-sent events as they arrive', async () => {
+  it('streams server-sent events as they arrive, as the async iterable the OpenAI SDK reads', async () => {
     const nodeFetch = createNodeHttpFetch();
     const response = await nodeFetch(`${base}/events`);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    expect(response.ok).toBe(true);
+    // What openai/internal/shims.mjs does with a body: iterate it when it is async-iterable.
+    const body = response.body as unknown as AsyncIterable<Uint8Array>;
+    expect(typeof body[Symbol.asyncIterator]).toBe('function');
     const started = Date.now();
-    const first = await reader.read();
-    expect(new TextDecoder().decode(first.value)).toBe('data: first\n\n');
-    expect(Date.now() - started).toBeLessThan(250);
-    let rest = '';
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value);
-    expect(rest).toBe('data: last\n\n');
+    const chunks: string[] = [];
+    for await (const chunk of body) {
+      if (chunks.length === 0) expect(Date.now() - started).toBeLessThan(250);
+      chunks.push(new TextDecoder().decode(chunk));
+    }
+    expect(chunks).toEqual(['data: first\n\n', 'data: last\n\n']);
+    expect(response.bodyUsed).toBe(true);
+    nodeFetch.destroy();
+  });
+
+  it('reads a whole event stream with text(), and aborts one mid-body with the abort reason', async () => {
+    const nodeFetch = createNodeHttpFetch();
+    expect(await (await nodeFetch(`${base}/events`)).text()).toBe('data: first\n\ndata: last\n\n');
+
+    const controller = new AbortController();
+    const response = await nodeFetch(`${base}/events`, { signal: controller.signal });
+    const reading = (async () => {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        if (new TextDecoder().decode(chunk).includes('first')) controller.abort(new DOMException('client left', 'AbortError'));
+      }
+    })();
+    await expect(reading).rejects.toMatchObject({ name: 'AbortError', message: 'client left' });
     nodeFetch.destroy();
   });
 

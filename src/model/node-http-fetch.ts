@@ -48,7 +48,13 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): FetchFu
         headers: requestHeaders(init.headers),
         agent: url.protocol === 'https:' ? httpsAgent : httpAgent,
       });
-      const onAbort = () => request.destroy(abortReason(signal as AbortSignal));
+      let response: http.IncomingMessage | undefined;
+      // Like fetch: a body being read when the signal aborts fails with the abort reason (not
+      // node's `aborted` ECONNRESET), so a deadline mid-stream still reads as a timeout.
+      const onAbort = () => {
+        response?.destroy(abortReason(signal as AbortSignal));
+        request.destroy(abortReason(signal as AbortSignal));
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       const settled = () => signal?.removeEventListener('abort', onAbort);
 
@@ -58,6 +64,7 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): FetchFu
         reject(signal?.aborted ? abortReason(signal) : new TypeError('fetch failed', { cause: error }));
       });
       request.on('response', (incoming) => {
+        response = incoming;
         const status = incoming.statusCode ?? 0;
         const headers = new Headers();
         const raw = incoming.rawHeaders;
@@ -68,7 +75,7 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): FetchFu
           incoming.resume();
           resolve(new Response(null, init));
         } else if (headers.get('content-type')?.startsWith('text/event-stream')) {
-          resolve(new Response(Readable.toWeb(incoming) as ReadableStream<Uint8Array>, init));
+          resolve(status >= 200 && status < 300 ? eventStreamResponse(incoming, init) : new Response(Readable.toWeb(incoming) as ReadableStream<Uint8Array>, init));
         } else {
           // JSON answers are small: one buffer is cheaper than a web stream per chunk.
           const chunks: Buffer[] = [];
@@ -86,6 +93,30 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): FetchFu
       httpAgent.destroy();
       httpsAgent.destroy();
     },
+  });
+}
+
+/**
+ * A successful event stream whose `body` is the socket's Readable itself. The OpenAI SDK only
+ * iterates a streamed body, and takes any async iterable for it (openai/internal/shims.mjs
+ * `ReadableStreamToAsyncIterable`, `CancelReadableStream`); a WHATWG stream around the Readable
+ * would add a pull, an enqueue and a read promise per server-sent event. The other body readers
+ * consume the same Readable, so nothing reads an empty body by mistake.
+ */
+function eventStreamResponse(incoming: http.IncomingMessage, init: ResponseInit): Response {
+  const response = new Response(null, init);
+  const readAll = async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of incoming) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+  return Object.defineProperties(response, {
+    body: { value: incoming },
+    bodyUsed: { get: () => incoming.readableDidRead },
+    arrayBuffer: { value: async () => new Uint8Array(await readAll()).buffer },
+    bytes: { value: async () => new Uint8Array(await readAll()) },
+    text: { value: async () => (await readAll()).toString('utf8') },
+    json: { value: async () => JSON.parse((await readAll()).toString('utf8')) as unknown },
   });
 }
 
