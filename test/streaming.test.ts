@@ -96,6 +96,35 @@ describe('POST /order-status/stream', () => {
     expect({ ...done, trace_id: undefined, interaction_id: undefined }).toEqual({ ...plain, trace_id: undefined, interaction_id: undefined });
   });
 
+  it('writes the first token at once and later ones together (STREAM_TOKEN_COALESCE_MS), none lost or reordered', async () => {
+    const answer = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+    const paced = await startOpenAIStandIn({ apiKey: 'sk-stream', answer: () => answer, chunkDelayMs: 5 });
+    try {
+      const run = async (coalesceMs: string) => {
+        const { app } = await build({ env: providerEnv({ OPENAI_BASE_URL: paced.baseURL, STREAM_TOKEN_COALESCE_MS: coalesceMs }) });
+        const url = await app.listen({ host: '127.0.0.1', port: 0 });
+        const client = await postEventStream(`${url}/order-status/stream`, body);
+        while ((await client.next())?.event !== 'token');
+        // The first token arrived alone: it was not held back for the ones behind it.
+        const first = client.received.filter((e) => e.event === 'token');
+        const readsBefore = client.reads;
+        const events = await client.all();
+        expect(tokens(events).join('')).toBe(answer);
+        expect(events.at(-1)?.data.answer).toBe(answer);
+        return { firstTokens: first.length, laterReads: client.reads - readsBefore, tokenCount: tokens(events).length };
+      };
+      const coalesced = await run('50');
+      expect(coalesced.firstTokens).toBe(1);
+      // 39 more tokens over ~200 ms: a handful of writes (every 50 ms), not one each.
+      expect(coalesced.laterReads).toBeLessThanOrEqual(10);
+      const eachAtOnce = await run('0');
+      expect(eachAtOnce.firstTokens).toBe(1);
+      expect(eachAtOnce.laterReads).toBeGreaterThan(coalesced.laterReads);
+    } finally {
+      await paced.close();
+    }
+  });
+
   it('the done event carries an interaction id that feedback accepts', async () => {
     const { app } = await build();
     const events = parseEventStream((await app.inject(stream())).body);

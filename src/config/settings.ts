@@ -107,6 +107,8 @@ const envSchema = z.object({
   // Per end user (the validated body's user_id), never per API key: one integration serves all its users through one key.
   RATE_LIMIT_PER_USER_PER_MINUTE: nonNegativeInt(60),
   SHUTDOWN_GRACE_MS: positiveInt(10_000),
+  // Streamed answers: tokens after the first go out together at most this often (0: each at once).
+  STREAM_TOKEN_COALESCE_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000).default(50)),
   MAX_AGENT_ITERATIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(8)),
   MAX_MODEL_CALLS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(20).default(2)),
   GRAPH_LAYOUT: z.preprocess(emptyToUndefined, z.enum(GRAPH_LAYOUTS).default('grouped')),
@@ -199,6 +201,8 @@ export interface Settings {
     /** Requests per minute per `user_id`; 0 turns the limit off. */
     rateLimitPerUserPerMinute: number;
     shutdownGraceMs: number;
+    /** `/order-status/stream`: tokens after the first are written together at most this often (ms); 0: each at once. */
+    streamTokenCoalesceMs: number;
   };
   /** Per-run execution budget (book ch 17): graph steps and model calls. */
   budget: { maxIterations: number; maxModelCalls: number };
@@ -349,6 +353,7 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
       rateLimitPerUserPerMinute: e.RATE_LIMIT_PER_USER_PER_MINUTE,
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+      streamTokenCoalesceMs: e.STREAM_TOKEN_COALESCE_MS,
     },
     budget: { maxIterations: e.MAX_AGENT_ITERATIONS, maxModelCalls: e.MAX_MODEL_CALLS },
     graphLayout: e.GRAPH_LAYOUT,

@@ -113,6 +113,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       overridableLabels: settings.prompts.overridableLabels,
       agentVersion: settings.service.agentVersion,
       environment: settings.service.environment,
+      streamTokenCoalesceMs: settings.service.streamTokenCoalesceMs,
     };
     // Same scope, so the same bearer auth, per-user rate limit and in-flight limit for all of them.
     await api.register(orderStatusRoutes, routeOptions);

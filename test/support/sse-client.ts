@@ -23,6 +23,8 @@ export interface LiveEventStream {
   response: http.IncomingMessage;
   /** Every event received so far. */
   readonly received: SseEvent[];
+  /** How many socket reads delivered the answer (events written together arrive in one). */
+  readonly reads: number;
   /** The next event, or undefined when the stream ended. */
   next(): Promise<SseEvent | undefined>;
   /** Reads until the stream ends; returns every event. */
@@ -55,6 +57,11 @@ export function postEventStream(url: string, body: unknown, headers: Record<stri
       });
       const isStream = String(response.headers['content-type'] ?? '').startsWith('text/event-stream');
       response.setEncoding('utf8');
+      // Socket reads, not the parser's per-chunk `data` events (it emits one per HTTP chunk).
+      let reads = 0;
+      const countRead = () => (reads += 1);
+      response.socket.on('data', countRead);
+      response.once('close', () => response.socket?.off('data', countRead));
       response.on('data', (chunk: string) => (isStream ? parser.feed(chunk) : (raw += chunk)));
       const finish = (error?: Error) => {
         ended = true;
@@ -76,6 +83,9 @@ export function postEventStream(url: string, body: unknown, headers: Record<stri
         headers: response.headers,
         response,
         received,
+        get reads() {
+          return reads;
+        },
         next,
         all: async () => {
           while ((await next()) !== undefined);

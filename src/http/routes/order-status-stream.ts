@@ -37,7 +37,8 @@ export const orderStatusStreamRoutes: FastifyPluginAsyncZod<OrderStatusRouteOpti
     async (request, reply) => {
       const prepared = prepareRun(request, request.body, options, ['streaming']);
       if ('error' in prepared) return reply.code(400).send(prepared);
-      const events = new EventStream(reply);
+      const events = new EventStream(reply, options.streamTokenCoalesceMs);
+      let tokens = 0;
       const clientGone = new AbortController();
       let finished = false;
       reply.raw.once('close', () => {
@@ -51,7 +52,8 @@ export const orderStatusStreamRoutes: FastifyPluginAsyncZod<OrderStatusRouteOpti
           case 'update':
             return events.send('update', event.update);
           case 'token':
-            return events.send('token', { text: event.text });
+            // The first token goes out at once (time to first token); later ones may be coalesced.
+            return events.send('token', { text: event.text }, { coalesce: tokens++ > 0 });
         }
       };
       try {
@@ -78,6 +80,7 @@ export const orderStatusStreamRoutes: FastifyPluginAsyncZod<OrderStatusRouteOpti
         await events.send('error', failure.body);
       } finally {
         finished = true;
+        events.close();
         // Draining: the stream is done, do not keep its connection for another request.
         if (app.isDraining) closeAfterResponse(reply);
       }

@@ -17,6 +17,8 @@ export interface OrderStatusRouteOptions {
   overridableLabels: readonly string[];
   agentVersion: string;
   environment: string;
+  /** `/order-status/stream` only: how long later tokens may wait to share a socket write (src/http/sse.ts). */
+  streamTokenCoalesceMs: number;
 }
 
 /** Everything a run needs from an accepted request, shared by `/order-status` and its streaming twin. */
