@@ -216,7 +216,7 @@ export async function streamingSection(o: StreamingBenchOptions): Promise<Stream
           ]),
         ),
         `CPU per request (16 concurrent, 0 ms model, ${tokens}-token answer): streamed ${fmt(cpuStream, 3)} ms, not streamed ${fmt(cpuPlain, 3)} ms (${fmtX(ratio(cpuStream, cpuPlain))})`,
-        `paced streams cost more than the 0 ms figure: every delta arrives alone (one socket read, one parse, one SSE write each) — see "server CPU ms/stream" (the server's idle CPU rate left out; at 1 stream the process idles between deltas, and V8's idle-time GC and cold caches make each request dearer than under load); ` +
+        `paced streams cost more than the 0 ms figure: every delta arrives alone (one socket read and one parse each; the SSE writes of later tokens are coalesced, STREAM_TOKEN_COALESCE_MS, default 50) — see "server CPU ms/stream" (the server's idle CPU rate left out; at 1 stream the process idles between deltas, and V8's idle-time GC and cold caches make each request dearer than under load); ` +
           `N concurrent streams of ${STREAM_MS} ms ask for N × ${fmt(1000 / STREAM_MS, 2)} streams/s, so 1,000 streams (${fmt((1000 * 1000) / STREAM_MS, 0)}/s) are beyond one process on this machine: ` +
           `their time to first token is queueing. "load avg" is the whole machine's (other tenants included) when the level started.`,
       ],
