@@ -43,12 +43,14 @@ async function checkLangfuse(settings: Settings): Promise<CheckResult[]> {
   }
   const auth = { authorization: `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}` };
   const labels = [DEFAULT_PROMPT_LABEL, ...settings.prompts.experiment.map((arm) => arm.label)];
+  let keysRejected = false;
   for (const label of labels) {
     const response = await get(`${baseUrl}/api/public/v2/prompts/${encodeURIComponent(PROMPT_NAME)}?label=${encodeURIComponent(label)}`, auth).catch(() => undefined);
     if (!response) {
       results.push({ ok: false, name: `prompt ${label}`, detail: 'request failed', hint: 'retry; check LANGFUSE_BASE_URL' });
     } else if (response.status === 401 || response.status === 403) {
       results.push({ ok: false, name: 'langfuse keys', detail: `rejected (${response.status})`, hint: 'check LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY (compose creates the project with exactly these)' });
+      keysRejected = true;
       break;
     } else if (response.status === 404) {
       results.push({ ok: false, name: `prompt ${label}`, detail: `'${PROMPT_NAME}' has no version labelled ${label}`, hint: 'run `npm run prompts -- seed` (or promote a version to this label)' });
@@ -59,7 +61,26 @@ async function checkLangfuse(settings: Settings): Promise<CheckResult[]> {
       results.push({ ok: false, name: `prompt ${label}`, detail: `answered ${response.status}`, hint: 'check the Langfuse logs' });
     }
   }
+  if (!keysRejected) results.push(await checkScores(baseUrl, auth));
   return results;
+}
+
+/**
+ * Would Langfuse take the service's scores (feedback, signals, automatic checks)? Posts an empty
+ * score: Langfuse authenticates, then rejects the body (400 "Invalid request data"), so nothing
+ * is written.
+ */
+async function checkScores(baseUrl: string, auth: Record<string, string>): Promise<CheckResult> {
+  const url = `${baseUrl}/api/public/scores`;
+  try {
+    const response = await get(url, { ...auth, 'content-type': 'application/json' }, { method: 'POST', body: '{}' });
+    const body = (await response.json().catch(() => undefined)) as { message?: string } | undefined;
+    if (response.status === 400 && body?.message === 'Invalid request data') return { ok: true, name: 'scores', detail: `${url} accepts the keys (probe rejected as meant: nothing written)` };
+    if (response.status === 401 || response.status === 403) return { ok: false, name: 'scores', detail: `${url} rejected the keys (${response.status})`, hint: 'check LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY' };
+    return { ok: false, name: 'scores', detail: `${url} answered ${response.status}${body?.message ? `: ${body.message}` : ''}`, hint: 'feedback and signal scores will queue and retry: check the Langfuse logs (worker, ingestion)' };
+  } catch (error) {
+    return { ok: false, name: 'scores', detail: `cannot reach ${url}: ${unreachable(error)}`, hint: 'check LANGFUSE_BASE_URL' };
+  }
 }
 
 async function checkCollector(settings: Settings): Promise<CheckResult> {

@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSettings } from '../src/config/settings.js';
 import { formatResult, runDoctor } from '../src/doctor.js';
-import type { LangfusePromptStandIn } from './support/langfuse-prompt-stand-in.js';
+import type { LangfuseStandIn } from './support/langfuse-quality-stand-in.js';
 import { startSeededLangfuse } from './support/seeded-langfuse.js';
 import { startOpenAIStandIn, type OpenAIStandIn } from './support/openai-stand-in.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
@@ -10,7 +10,7 @@ import { runNodeScript } from './support/processes.js';
 import { build } from './support/build.js';
 import { redisUnavailable, startTestRedis } from './support/redis-server.js';
 
-let langfuse: LangfusePromptStandIn;
+let langfuse: LangfuseStandIn;
 let openai: OpenAIStandIn;
 let otlp: OtlpReceiver;
 let deadUrl: string;
@@ -43,6 +43,7 @@ describe('npm run doctor', () => {
       ['prompt production', true],
       ['prompt prod-a', true],
       ['prompt prod-b', true],
+      ['scores', true],
       ['collector', true],
       ['model', true],
       ['webhook', true],
@@ -56,6 +57,15 @@ describe('npm run doctor', () => {
     expect(lines).toContain('LANGFUSE_SECRET_KEY');
     expect(lines).toMatch(/FAIL {2}collector .*ECONNREFUSED.*→/);
     expect(lines).toContain('rejected OPENAI_API_KEY (401)');
+    // Scores: the probe writes nothing; a failing scores API is named with its status.
+    expect(langfuse.quality.scores.size).toBe(0);
+    langfuse.quality.setScoreFault({ status: 503 });
+    try {
+      const scores = (await runDoctor(parseSettings(env()))).find((r) => r.name === 'scores');
+      expect(scores).toMatchObject({ ok: false, detail: expect.stringContaining('answered 503') });
+    } finally {
+      langfuse.quality.setScoreFault(null);
+    }
     const missing = await runDoctor(parseSettings(env({ PROMPT_EXPERIMENT: 'staging=1' })));
     expect(missing.find((r) => r.name === 'prompt staging')).toMatchObject({ ok: false, hint: expect.stringContaining('npm run prompts -- seed') });
   });
@@ -63,7 +73,7 @@ describe('npm run doctor', () => {
   it('runs as a CLI: one line per check, exit 1 on any failure', async () => {
     const ok = await runNodeScript('src/doctor.ts', [], env());
     expect(ok.code).toBe(0);
-    expect(ok.stdout.trim().split('\n')).toHaveLength(5);
+    expect(ok.stdout.trim().split('\n')).toHaveLength(6);
     const bad = await runNodeScript('src/doctor.ts', [], env({ OTEL_EXPORTER_OTLP_ENDPOINT: deadUrl }));
     expect(bad.code).toBe(1);
   });
