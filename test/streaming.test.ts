@@ -113,13 +113,31 @@ describe('POST /order-status/stream', () => {
         expect(events.at(-1)?.data.answer).toBe(answer);
         return { firstTokens: first.length, laterReads: client.reads - readsBefore, tokenCount: tokens(events).length };
       };
-      const coalesced = await run('50');
+      // A window longer than the answer (39 more tokens 5 ms apart), so a slow machine that
+      // stretches the stream cannot turn it into more writes: at most 16 tokens per write.
+      const coalesced = await run('1000');
       expect(coalesced.firstTokens).toBe(1);
-      // 39 more tokens over ~200 ms: a handful of writes (every 50 ms), not one each.
-      expect(coalesced.laterReads).toBeLessThanOrEqual(10);
+      // Three writes of tokens, then compose_answer's update and done: a handful of reads, not 39.
+      expect(coalesced.laterReads).toBeLessThanOrEqual(8);
       const eachAtOnce = await run('0');
-      expect(eachAtOnce.firstTokens).toBe(1);
       expect(eachAtOnce.laterReads).toBeGreaterThan(coalesced.laterReads);
+
+      // A held token does not wait for the next event: the window's timer writes it. Tokens 100 ms
+      // apart with a 10 ms window arrive one read each, before compose_answer's update.
+      const slowAnswer = 'one two three four five six';
+      const slow = await startOpenAIStandIn({ apiKey: 'sk-stream', answer: () => slowAnswer, chunkDelayMs: 100 });
+      try {
+        const { app } = await build({ env: providerEnv({ OPENAI_BASE_URL: slow.baseURL, STREAM_TOKEN_COALESCE_MS: '10' }) });
+        const client = await postEventStream(`${await app.listen({ host: '127.0.0.1', port: 0 })}/order-status/stream`, body);
+        const readsAtToken: number[] = [];
+        for (let event = await client.next(); event && event.event !== 'done'; event = await client.next()) {
+          if (event.event === 'token') readsAtToken.push(client.reads);
+        }
+        expect(readsAtToken).toHaveLength(6);
+        expect(new Set(readsAtToken).size).toBe(6);
+      } finally {
+        await slow.close();
+      }
     } finally {
       await paced.close();
     }
