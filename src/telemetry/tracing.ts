@@ -105,12 +105,14 @@ export function startTelemetry(settings: Settings, logger: Logger): Telemetry {
     stats,
     shutdown: async () => {
       const flushing = sdk.shutdown();
+      // Handled from the start: the probe below takes a moment, and a flush failing meanwhile (a
+      // Collector answering 503) would otherwise be an unhandled rejection, which ends the process.
+      flushing.catch(() => {});
       try {
         if (await anyCollectorReachable(settings)) {
           await flushing;
         } else {
           // Nothing listens there: the exporters' back-off retries (~8 s) could not deliver anything.
-          flushing.catch(() => {});
           logger.warn({ endpoint: settings.telemetry.tracesEndpoint }, 'Collector unreachable at shutdown: not waiting for export retries');
         }
       } finally {
