@@ -64,8 +64,13 @@ const attributeValue: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>((tie
     fc.uint8Array({ maxLength: 20 }),
     fc.array(tie('value'), { maxLength: 3 }),
     fc.dictionary(text(10), tie('value'), { maxKeys: 3 }),
-    // only own properties are encoded
-    fc.dictionary(text(10), tie('value'), { maxKeys: 2 }).map((own) => Object.assign(Object.create({ inherited: 'not encoded' }) as object, own)),
+    // only own properties are encoded (defined, not assigned: assigning an own "__proto__" key
+    // would replace the prototype, e.g. with a Uint8Array, which no attribute can be)
+    fc.dictionary(text(10), tie('value'), { maxKeys: 2 }).map((own) => {
+      const value = Object.create({ inherited: 'not encoded' }) as object;
+      for (const [k, v] of Object.entries(own)) Object.defineProperty(value, k, { value: v, enumerable: true, writable: true, configurable: true });
+      return value;
+    }),
     fc.constant(undefined),
   ),
 })).value;
